@@ -1,0 +1,178 @@
+"""Settings from the environment and an optional `.env` file, built once in `main()` and passed down.
+
+Real environment variables win over `.env`. Every value is validated at start; a bad one raises
+`ConfigError` naming the variable and what is wrong. Tokens are held as `Secret`, whose repr and str
+are masked, so printing or logging the settings never shows them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.core.errors import ConfigError
+
+TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class Secret:
+    """A token that never shows itself in repr, str, f-strings or logs; `reveal()` is explicit."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+def default_data_dir() -> Path:
+    """Where the console keeps its database and history: $XDG_DATA_HOME/onsite or ~/.local/share/onsite."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "onsite"
+
+
+def default_questions_dir() -> Path:
+    """The bank beside the package in a checkout, else ./questions."""
+    beside = Path(__file__).resolve().parents[1] / "questions"
+    return beside if beside.is_dir() else Path.cwd() / "questions"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: Path = field(default_factory=lambda: default_data_dir() / "onsite.db")
+    questions_dir: Path = field(default_factory=default_questions_dir)
+    timezone: str = "UTC"
+    post_time: str = "09:00"
+    log_level: str = "INFO"
+    grader_workers: int | None = None
+    discord_token: Secret | None = None
+    discord_guild_id: int | None = None
+    slack_bot_token: Secret | None = None
+    slack_app_token: Secret | None = None
+    slack_signing_secret: Secret | None = None
+
+    def require(self, *names: str) -> None:
+        """Fail early, naming the variables a platform needs and does not have."""
+        missing = [ENV_NAMES[n] for n in names if not getattr(self, n)]
+        if missing:
+            raise ConfigError(f"{', '.join(missing)} must be set (in the environment or .env)")
+
+    def describe(self) -> str:
+        """Every setting, tokens masked: safe to print or log."""
+        return ", ".join(f"{ENV_NAMES[f.name]}={getattr(self, f.name)!s}" for f in fields(self))
+
+
+ENV_NAMES: Mapping[str, str] = {
+    "database": "ONSITE_DB",
+    "questions_dir": "ONSITE_QUESTIONS",
+    "timezone": "ONSITE_TIMEZONE",
+    "post_time": "ONSITE_POST_TIME",
+    "log_level": "ONSITE_LOG_LEVEL",
+    "grader_workers": "ONSITE_GRADER_WORKERS",
+    "discord_token": "DISCORD_TOKEN",
+    "discord_guild_id": "DISCORD_GUILD_ID",
+    "slack_bot_token": "SLACK_BOT_TOKEN",
+    "slack_app_token": "SLACK_APP_TOKEN",
+    "slack_signing_secret": "SLACK_SIGNING_SECRET",
+}
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse KEY=VALUE lines (comments, blank lines, `export`, single or double quotes)."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = ENV_LINE.match(line)
+        if not match:
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {line[:40]!r}")
+        key, value = match.groups()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key] = value
+    return values
+
+
+def validate_timezone(name: str, variable: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{variable}={name!r} is not an IANA timezone (for example Europe/Berlin)") from None
+    return name
+
+
+def validate_time_of_day(value: str, variable: str) -> str:
+    if not TIME_OF_DAY.match(value):
+        raise ConfigError(f"{variable}={value!r} must be a 24-hour time HH:MM (for example 09:00)")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
+    """Build and validate the settings: real environment over `.env` over defaults."""
+    env: dict[str, str] = dict(read_dotenv(dotenv)) if dotenv is not None else {}
+    env.update(os.environ if environ is None else environ)
+
+    def get(name: str) -> str | None:
+        value = env.get(ENV_NAMES[name])
+        return value if value not in (None, "") else None
+
+    kwargs: dict[str, object] = {}
+    if (db := get("database")) is not None:
+        kwargs["database"] = Path(db).expanduser()
+    if (qdir := get("questions_dir")) is not None:
+        kwargs["questions_dir"] = Path(qdir).expanduser()
+    if (tz := get("timezone")) is not None:
+        kwargs["timezone"] = validate_timezone(tz, "ONSITE_TIMEZONE")
+    if (post := get("post_time")) is not None:
+        kwargs["post_time"] = validate_time_of_day(post, "ONSITE_POST_TIME")
+    if (level := get("log_level")) is not None:
+        if level.upper() not in LOG_LEVELS:
+            raise ConfigError(f"ONSITE_LOG_LEVEL={level!r} must be one of {', '.join(LOG_LEVELS)}")
+        kwargs["log_level"] = level.upper()
+    if (workers := get("grader_workers")) is not None:
+        if not workers.isdigit() or not 1 <= int(workers) <= 64:
+            raise ConfigError(f"ONSITE_GRADER_WORKERS={workers!r} must be a whole number from 1 to 64")
+        kwargs["grader_workers"] = int(workers)
+    if (guild := get("discord_guild_id")) is not None:
+        if not guild.isdigit():
+            raise ConfigError("DISCORD_GUILD_ID must be a numeric Discord server id")
+        kwargs["discord_guild_id"] = int(guild)
+    for name in ("discord_token", "slack_bot_token", "slack_app_token", "slack_signing_secret"):
+        if (token := get(name)) is not None:
+            kwargs[name] = Secret(token)
+    if (bot_token := kwargs.get("slack_bot_token")) is not None:
+        assert isinstance(bot_token, Secret)
+        if not bot_token.reveal().startswith("xoxb-"):
+            raise ConfigError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+    if (app_token := kwargs.get("slack_app_token")) is not None:
+        assert isinstance(app_token, Secret)
+        if not app_token.reveal().startswith("xapp-"):
+            raise ConfigError("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+    return Settings(**kwargs)  # type: ignore[arg-type]

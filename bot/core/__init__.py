@@ -1,0 +1,1 @@
+"""Platform-free domain: imports nothing from discord or slack_bolt."""

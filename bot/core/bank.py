@@ -1,0 +1,439 @@
+"""The question bank: load `questions/<track>/<id>.yaml`, validate strictly, look questions up.
+
+The bank is data that members contribute, so validation is strict and specific: every problem is
+reported as (file, field, reason), unknown fields are errors (a typo such as `hint:` must not be
+silently ignored), duplicate YAML keys are errors, test data must be plain YAML data, and code in
+`reference`, `wrong` and `starter` must parse and define the entry function. A file with any error
+is skipped; the rest of the bank loads, so one bad file never takes the bot down.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.core.errors import NotFound
+from bot.core.models import (
+    CODE_TRACKS,
+    DIFFICULTIES,
+    TRACKS,
+    WRITTEN_TRACKS,
+    Question,
+    RubricPoint,
+    TestCase,
+)
+
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_FILE_BYTES = 512 * 1024
+MIN_CODE_TESTS = 8
+COMPARE_MODES = ("exact", "float", "unordered", "unordered_float")
+CHOICE_LETTERS = "ABCDEFGH"
+
+COMMON_REQUIRED = ("id", "track", "title", "difficulty", "topics", "prompt")
+COMMON_OPTIONAL = ("hints", "explanation")
+FIELDS_BY_TRACK: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # track: (required extra fields, optional extra fields)
+    "coding": (("entry", "starter", "tests", "reference", "wrong"), ("compare", "tolerance", "time_limit_s", "memory_mb")),
+    "ml-coding": (("entry", "starter", "tests", "reference", "wrong"), ("compare", "tolerance", "time_limit_s", "memory_mb")),
+    "ml-theory": (("kind", "answer", "explanation"), ("choices", "tolerance", "unit")),
+    "system-design": (("rubric", "follow_ups", "outline"), ("key_decisions",)),
+    "behavioral": (("rubric", "follow_ups", "outline"), ("listen_for",)),
+}
+TEST_FIELDS = ("name", "args", "kwargs", "expected", "visible")
+RUBRIC_FIELDS = ("point", "description", "keywords")
+
+
+@dataclass(frozen=True)
+class BankError:
+    """One problem in one file: where, which field, and why."""
+
+    file: str
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f" field '{self.field}'" if self.field else ""
+        return f"{self.file}:{where} {self.reason}"
+
+
+class _Invalid(Exception):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys instead of keeping the last one."""
+
+
+def _mapping_no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_no_duplicates)
+
+
+# -- field checks ---------------------------------------------------------------------------------
+
+
+def _text(d: Mapping[str, Any], key: str, *, max_len: int | None = None) -> str:
+    value = d[key]
+    if not isinstance(value, str) or not value.strip():
+        raise _Invalid(key, f"must be non-empty text, got {_kind(value)}")
+    if max_len is not None and len(value) > max_len:
+        raise _Invalid(key, f"must be at most {max_len} characters, got {len(value)}")
+    return value
+
+
+def _text_list(d: Mapping[str, Any], key: str, *, min_items: int = 0) -> tuple[str, ...]:
+    value = d.get(key, [])
+    if not isinstance(value, list):
+        raise _Invalid(key, f"must be a list of text, got {_kind(value)}")
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            raise _Invalid(f"{key}[{i}]", f"must be non-empty text, got {_kind(item)}")
+    if len(value) < min_items:
+        raise _Invalid(key, f"needs at least {min_items} item(s), got {len(value)}")
+    return tuple(value)
+
+
+def _number(d: Mapping[str, Any], key: str, lo: float, hi: float) -> float:
+    value = d[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _Invalid(key, f"must be a number, got {_kind(value)}")
+    if not lo <= value <= hi:
+        raise _Invalid(key, f"must be between {lo:g} and {hi:g}, got {value:g}")
+    return float(value)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, str):
+        return "empty text" if not value.strip() else "text"
+    return {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "a mapping"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _check_plain(value: Any, where: str) -> None:
+    """Test data must be plain YAML data (no dates, no custom tags) so it means the same everywhere."""
+    if value is None or isinstance(value, bool | int | str):
+        return
+    if isinstance(value, float):
+        return
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_plain(item, f"{where}[{i}]")
+        return
+    if isinstance(value, dict):
+        for k, item in value.items():
+            if not isinstance(k, str):
+                raise _Invalid(where, f"mapping keys in test data must be text, got {_kind(k)}")
+            _check_plain(item, f"{where}.{k}")
+        return
+    raise _Invalid(where, f"must be plain data (numbers, text, lists, mappings), got {type(value).__name__}")
+
+
+def _check_code(source: Any, key: str, entry: str) -> str:
+    if not isinstance(source, str) or not source.strip():
+        raise _Invalid(key, f"must be Python source text, got {_kind(source)}")
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise _Invalid(key, f"is not valid Python (line {exc.lineno}: {exc.msg})") from None
+    defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+    if entry not in defined:
+        raise _Invalid(key, f"does not define the entry function {entry}()")
+    return source
+
+
+def _tests(d: Mapping[str, Any]) -> tuple[TestCase, ...]:
+    raw = d["tests"]
+    if not isinstance(raw, list) or not raw:
+        raise _Invalid("tests", f"must be a non-empty list of test mappings, got {_kind(raw)}")
+    tests: list[TestCase] = []
+    names: set[str] = set()
+    for i, item in enumerate(raw):
+        where = f"tests[{i}]"
+        if not isinstance(item, dict):
+            raise _Invalid(where, f"must be a mapping with args and expected, got {_kind(item)}")
+        unknown = sorted(set(item) - set(TEST_FIELDS))
+        if unknown:
+            raise _Invalid(f"{where}.{unknown[0]}", f"unknown field (allowed: {', '.join(TEST_FIELDS)})")
+        for key in ("args", "expected"):
+            if key not in item:
+                raise _Invalid(f"{where}.{key}", "is required")
+        if not isinstance(item["args"], list):
+            raise _Invalid(f"{where}.args", f"must be a list of positional arguments, got {_kind(item['args'])}")
+        kwargs = item.get("kwargs", {})
+        if not isinstance(kwargs, dict) or not all(isinstance(k, str) and IDENTIFIER.match(k) for k in kwargs):
+            raise _Invalid(f"{where}.kwargs", "must be a mapping from argument names to values")
+        visible = item.get("visible", False)
+        if not isinstance(visible, bool):
+            raise _Invalid(f"{where}.visible", f"must be true or false, got {_kind(visible)}")
+        name = item.get("name", f"test {i + 1}")
+        if not isinstance(name, str) or not name.strip():
+            raise _Invalid(f"{where}.name", f"must be non-empty text, got {_kind(name)}")
+        if name in names:
+            raise _Invalid(f"{where}.name", f"duplicates the name of an earlier test: {name!r}")
+        names.add(name)
+        _check_plain(item["args"], f"{where}.args")
+        _check_plain(kwargs, f"{where}.kwargs")
+        _check_plain(item["expected"], f"{where}.expected")
+        tests.append(TestCase(name, tuple(item["args"]), dict(kwargs), item["expected"], visible))
+    if len(tests) < MIN_CODE_TESTS:
+        raise _Invalid("tests", f"needs at least {MIN_CODE_TESTS} tests (edge cases included), got {len(tests)}")
+    if not any(t.visible for t in tests):
+        raise _Invalid("tests", "needs at least one test marked visible: true (shown as an example)")
+    if all(t.visible for t in tests):
+        raise _Invalid("tests", "needs at least one hidden test (visible: false), so answers cannot be hard-coded")
+    return tuple(tests)
+
+
+def _rubric(d: Mapping[str, Any]) -> tuple[RubricPoint, ...]:
+    raw = d["rubric"]
+    if not isinstance(raw, list) or len(raw) < 3:
+        raise _Invalid("rubric", "must be a list of at least 3 points, each with point and description")
+    points: list[RubricPoint] = []
+    for i, item in enumerate(raw):
+        where = f"rubric[{i}]"
+        if not isinstance(item, dict):
+            raise _Invalid(where, f"must be a mapping with point and description, got {_kind(item)}")
+        unknown = sorted(set(item) - set(RUBRIC_FIELDS))
+        if unknown:
+            raise _Invalid(f"{where}.{unknown[0]}", f"unknown field (allowed: {', '.join(RUBRIC_FIELDS)})")
+        for key in ("point", "description"):
+            if not isinstance(item.get(key), str) or not item[key].strip():
+                raise _Invalid(f"{where}.{key}", "is required and must be non-empty text")
+        keywords = _text_list(item, "keywords") if "keywords" in item else ()
+        points.append(RubricPoint(item["point"], item["description"], tuple(k.lower() for k in keywords)))
+    return tuple(points)
+
+
+def parse_question(data: Any, *, file_stem: str | None = None, folder: str | None = None) -> Question:
+    """Validate one question mapping; raises `_Invalid` with the first problem found."""
+    if not isinstance(data, dict):
+        raise _Invalid("", f"the file must hold a mapping of fields, got {_kind(data)}")
+    for key in COMMON_REQUIRED:
+        if key not in data:
+            raise _Invalid(key, "is required")
+    track = data["track"]
+    if track not in TRACKS:
+        raise _Invalid("track", f"must be one of {', '.join(TRACKS)}, got {track!r}")
+    required, optional = FIELDS_BY_TRACK[track]
+    allowed = set(COMMON_REQUIRED) | set(COMMON_OPTIONAL) | set(required) | set(optional)
+    for key in data:
+        if key not in allowed:
+            raise _Invalid(str(key), f"is not a field of a {track} question (allowed: {', '.join(sorted(allowed))})")
+    for key in required:
+        if key not in data:
+            raise _Invalid(key, f"is required for {track} questions")
+
+    qid = data["id"]
+    if not isinstance(qid, str) or not SLUG.match(qid) or len(qid) > 64:
+        raise _Invalid("id", f"must be a lowercase slug like 'two-sum' (a-z, 0-9, single hyphens), got {qid!r}")
+    if file_stem is not None and qid != file_stem:
+        raise _Invalid("id", f"must equal the file name: id is {qid!r} but the file is {file_stem}.yaml")
+    if folder is not None and track != folder:
+        raise _Invalid("track", f"is {track!r} but the file is in the {folder!r} folder")
+    difficulty = data["difficulty"]
+    if difficulty not in DIFFICULTIES:
+        raise _Invalid("difficulty", f"must be one of {', '.join(DIFFICULTIES)}, got {difficulty!r}")
+    common: dict[str, Any] = dict(
+        id=qid,
+        track=track,
+        title=_text(data, "title", max_len=120),
+        difficulty=difficulty,
+        topics=_text_list(data, "topics", min_items=1),
+        prompt=_text(data, "prompt"),
+        hints=_text_list(data, "hints"),
+        explanation=_text(data, "explanation") if "explanation" in data else None,
+    )
+
+    if track in CODE_TRACKS:
+        entry = data["entry"]
+        if not isinstance(entry, str) or not IDENTIFIER.match(entry):
+            raise _Invalid("entry", f"must be a Python function name, got {entry!r}")
+        compare = data.get("compare", "exact")
+        if compare not in COMPARE_MODES:
+            raise _Invalid("compare", f"must be one of {', '.join(COMPARE_MODES)}, got {compare!r}")
+        tolerance = _number(data, "tolerance", 0.0, 1.0) if "tolerance" in data else None
+        if tolerance is not None and "float" not in compare:
+            raise _Invalid("tolerance", f"only applies with compare: float or unordered_float, not {compare}")
+        wrong = data["wrong"]
+        wrong_list = [wrong] if isinstance(wrong, str) else wrong
+        if not isinstance(wrong_list, list) or not wrong_list:
+            raise _Invalid("wrong", "must be one or more plausible wrong solutions (text or a list of text)")
+        return Question(
+            **common,
+            entry=entry,
+            starter=_check_code(data["starter"], "starter", entry),
+            tests=_tests(data),
+            compare=compare,
+            tolerance=tolerance,
+            time_limit_s=_number(data, "time_limit_s", 0.1, 30.0) if "time_limit_s" in data else None,
+            memory_mb=int(_number(data, "memory_mb", 32, 2048)) if "memory_mb" in data else None,
+            reference=_check_code(data["reference"], "reference", entry),
+            wrong=tuple(_check_code(w, f"wrong[{i}]", entry) for i, w in enumerate(wrong_list)),
+        )
+
+    if track == "ml-theory":
+        kind = data["kind"]
+        if kind == "choice":
+            choices = _text_list(data, "choices", min_items=2)
+            if len(choices) > len(CHOICE_LETTERS):
+                raise _Invalid("choices", f"allows at most {len(CHOICE_LETTERS)} choices, got {len(choices)}")
+            if len({c.strip().lower() for c in choices}) != len(choices):
+                raise _Invalid("choices", "has two identical choices")
+            answer = data["answer"]
+            letters = CHOICE_LETTERS[: len(choices)]
+            if not isinstance(answer, str) or answer.upper() not in letters or len(answer) != 1:
+                raise _Invalid("answer", f"must be the letter of the right choice ({', '.join(letters)}), got {answer!r}")
+            for key in ("tolerance", "unit"):
+                if key in data:
+                    raise _Invalid(key, "only applies to kind: numeric")
+            return Question(**common, kind=kind, choices=choices, answer=answer.upper())
+        if kind == "numeric":
+            if "choices" in data:
+                raise _Invalid("choices", "only applies to kind: choice")
+            answer = _number(data, "answer", -1e300, 1e300)
+            tolerance = _number(data, "tolerance", 0.0, 1e300) if "tolerance" in data else 0.0
+            return Question(**common, kind=kind, answer=answer, tolerance=tolerance)
+        raise _Invalid("kind", f"must be choice or numeric, got {kind!r}")
+
+    assert track in WRITTEN_TRACKS
+    return Question(
+        **common,
+        rubric=_rubric(data),
+        follow_ups=_text_list(data, "follow_ups", min_items=1),
+        outline=_text(data, "outline"),
+        key_decisions=_text_list(data, "key_decisions"),
+        listen_for=_text_list(data, "listen_for"),
+    )
+
+
+def load_question_file(path: Path, *, folder: str | None = None, display: str | None = None) -> Question:
+    """Parse and validate one file; raises `QuestionFileError` naming the file, field and reason."""
+    shown = display or str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise QuestionFileError(BankError(shown, "", f"is {size} bytes; the limit is {MAX_FILE_BYTES}"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise QuestionFileError(BankError(shown, "", "is not UTF-8 text")) from None
+    except OSError as exc:
+        raise QuestionFileError(BankError(shown, "", f"cannot be read ({exc.strerror})")) from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise QuestionFileError(BankError(shown, "", f"is not valid YAML{where}: {problem}")) from None
+    try:
+        return replace(parse_question(data, file_stem=path.stem, folder=folder), source_path=shown)
+    except _Invalid as exc:
+        raise QuestionFileError(BankError(shown, exc.field, exc.reason)) from None
+
+
+class QuestionFileError(Exception):
+    def __init__(self, error: BankError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class Bank:
+    """The loaded, valid questions, plus the errors of the files that were skipped."""
+
+    def __init__(self, questions: Iterable[Question], errors: Iterable[BankError] = ()) -> None:
+        self._by_id: dict[str, Question] = {}
+        self.errors: list[BankError] = list(errors)
+        for q in questions:
+            if q.id in self._by_id:
+                first = self._by_id[q.id].source_path
+                self.errors.append(BankError(q.source_path or q.id, "id", f"duplicates the id of {first}"))
+                continue
+            self._by_id[q.id] = q
+
+    @classmethod
+    def load(cls, folder: Path) -> Bank:
+        """Load `folder/<track>/*.yaml`; every problem becomes a `BankError` and the file is skipped."""
+        questions: list[Question] = []
+        errors: list[BankError] = []
+        if not folder.is_dir():
+            return cls([], [BankError(str(folder), "", "is not a folder")])
+        for path in sorted(folder.rglob("*")):
+            if path.suffix not in (".yaml", ".yml") or not path.is_file():
+                continue
+            relative = path.relative_to(folder)
+            shown = str(path)
+            if len(relative.parts) != 2:
+                errors.append(BankError(shown, "", "must sit in a track folder: questions/<track>/<id>.yaml"))
+                continue
+            track_folder = relative.parts[0]
+            if track_folder not in TRACKS:
+                errors.append(BankError(shown, "", f"folder {track_folder!r} is not a track ({', '.join(TRACKS)})"))
+                continue
+            if path.suffix == ".yml":
+                errors.append(BankError(shown, "", "must end in .yaml"))
+                continue
+            try:
+                questions.append(load_question_file(path, folder=track_folder, display=shown))
+            except QuestionFileError as exc:
+                errors.append(exc.error)
+        return cls(questions, errors)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self) -> Any:
+        return iter(self._by_id.values())
+
+    def __contains__(self, qid: object) -> bool:
+        return qid in self._by_id
+
+    def get(self, qid: str) -> Question:
+        """The question, or `NotFound` with the closest ids as suggestions."""
+        question = self._by_id.get(qid.strip().lower())
+        if question is None:
+            close = difflib.get_close_matches(qid.strip().lower(), list(self._by_id), n=3, cutoff=0.6)
+            hint = f" Did you mean {', '.join(close)}?" if close else " /daily lists today's questions."
+            raise NotFound(f"No question with id '{qid}'.{hint}")
+        return question
+
+    def by_track(self, track: str) -> list[Question]:
+        return sorted((q for q in self._by_id.values() if q.track == track), key=lambda q: q.id)
+
+    def ids_starting(self, prefix: str, limit: int = 25) -> list[str]:
+        """For autocomplete: ids containing the text, those starting with it first."""
+        p = prefix.strip().lower()
+        hits = sorted((qid for qid in self._by_id if p in qid), key=lambda qid: (not qid.startswith(p), qid))
+        return hits[:limit]
+
+    def stats(self) -> dict[str, Counter[str]]:
+        """Question counts per track and difficulty."""
+        counts: dict[str, Counter[str]] = {t: Counter() for t in TRACKS}
+        for q in self._by_id.values():
+            counts[q.track][q.difficulty] += 1
+        return counts

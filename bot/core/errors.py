@@ -1,0 +1,35 @@
+"""Domain errors. Adapters turn them into short, specific, private replies."""
+
+from __future__ import annotations
+
+
+class OnsiteError(Exception):
+    """Base class: the message is safe to show to the member who caused it."""
+
+
+class UsageError(OnsiteError):
+    """A command was called with a missing, extra or malformed argument."""
+
+    def __init__(self, message: str, usage: str | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class UnknownCommand(OnsiteError):
+    """No command by that name."""
+
+
+class NotFound(OnsiteError):
+    """An id (question, member, ...) that does not exist in this community."""
+
+
+class Forbidden(OnsiteError):
+    """The caller lacks the right to do this (for example a non-admin running an admin command)."""
+
+
+class Conflict(OnsiteError):
+    """The action clashes with the current state (already graded, already posted, ...)."""
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable and the problem."""

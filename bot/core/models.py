@@ -1,0 +1,312 @@
+"""Frozen dataclasses that cross every boundary (store <-> core <-> adapters).
+
+Each has `to_dict` / `from_dict` so adapters, the store and the grader exchange plain data
+instead of loose dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+
+class Row(Protocol):
+    """A database row read by column name (sqlite3.Row, asyncpg.Record, a dict)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+TRACKS: tuple[str, ...] = ("coding", "ml-coding", "ml-theory", "system-design", "behavioral")
+CODE_TRACKS: frozenset[str] = frozenset({"coding", "ml-coding"})
+ANSWER_TRACKS: frozenset[str] = frozenset({"ml-theory"})
+WRITTEN_TRACKS: frozenset[str] = frozenset({"system-design", "behavioral"})
+DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard")
+TRACK_LABELS: Mapping[str, str] = {
+    "coding": "Coding",
+    "ml-coding": "ML coding",
+    "ml-theory": "ML theory",
+    "system-design": "ML system design",
+    "behavioral": "Behavioral",
+}
+
+
+@dataclass(frozen=True)
+class TestCase:
+    """One grader test: the entry is called with `args` and `kwargs`, the result compared to `expected`."""
+
+    __test__ = False  # not a pytest class
+
+    name: str
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    expected: Any
+    visible: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "args": list(self.args),
+            "kwargs": dict(self.kwargs),
+            "expected": self.expected,
+            "visible": self.visible,
+        }
+
+
+@dataclass(frozen=True)
+class RubricPoint:
+    """A point a strong written answer covers; `keywords` let the bot estimate coverage."""
+
+    point: str
+    description: str
+    keywords: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"point": self.point, "description": self.description, "keywords": list(self.keywords)}
+
+
+@dataclass(frozen=True)
+class Question:
+    """A validated question from the bank; fields that do not apply to its track stay empty."""
+
+    id: str
+    track: str
+    title: str
+    difficulty: str
+    topics: tuple[str, ...]
+    prompt: str
+    # code tracks
+    entry: str | None = None
+    starter: str | None = None
+    tests: tuple[TestCase, ...] = ()
+    compare: str = "exact"
+    tolerance: float | None = None
+    time_limit_s: float | None = None
+    memory_mb: int | None = None
+    reference: str | None = None
+    wrong: tuple[str, ...] = ()
+    # ml-theory
+    kind: str | None = None
+    choices: tuple[str, ...] = ()
+    answer: Any = None
+    # written tracks
+    rubric: tuple[RubricPoint, ...] = ()
+    follow_ups: tuple[str, ...] = ()
+    outline: str | None = None
+    listen_for: tuple[str, ...] = ()
+    key_decisions: tuple[str, ...] = ()
+    # all
+    hints: tuple[str, ...] = ()
+    explanation: str | None = None
+    source_path: str | None = field(default=None, compare=False)
+
+    @property
+    def is_code(self) -> bool:
+        return self.track in CODE_TRACKS
+
+    @property
+    def visible_tests(self) -> tuple[TestCase, ...]:
+        return tuple(t for t in self.tests if t.visible)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The question-file mapping (what the grader's `CodeSpec.from_dict` reads)."""
+        d: dict[str, Any] = {
+            "id": self.id,
+            "track": self.track,
+            "title": self.title,
+            "difficulty": self.difficulty,
+            "topics": list(self.topics),
+            "prompt": self.prompt,
+        }
+        if self.is_code:
+            d.update(
+                entry=self.entry,
+                starter=self.starter,
+                tests=[t.to_dict() for t in self.tests],
+                compare=self.compare,
+                reference=self.reference,
+                wrong=list(self.wrong),
+            )
+            for key in ("tolerance", "time_limit_s", "memory_mb"):
+                value = getattr(self, key)
+                if value is not None:
+                    d[key] = value
+        if self.track == "ml-theory":
+            d.update(kind=self.kind, answer=self.answer)
+            if self.choices:
+                d["choices"] = list(self.choices)
+            if self.tolerance is not None:
+                d["tolerance"] = self.tolerance
+        if self.rubric:
+            d.update(rubric=[r.to_dict() for r in self.rubric], follow_ups=list(self.follow_ups))
+            d["outline"] = self.outline
+        if self.listen_for:
+            d["listen_for"] = list(self.listen_for)
+        if self.key_decisions:
+            d["key_decisions"] = list(self.key_decisions)
+        if self.hints:
+            d["hints"] = list(self.hints)
+        if self.explanation is not None:
+            d["explanation"] = self.explanation
+        return d
+
+
+@dataclass(frozen=True)
+class Community:
+    """A Discord guild, a Slack workspace or the local console, with its settings."""
+
+    id: int
+    platform: str
+    external_id: str
+    name: str
+    channel: str | None
+    timezone: str
+    post_time: str
+    tracks: tuple[str, ...]
+
+    @classmethod
+    def from_row(cls, row: Row) -> Community:
+        tracks = tuple(t for t in str(row["tracks"]).split(",") if t)
+        return cls(
+            id=int(row["id"]),
+            platform=str(row["platform"]),
+            external_id=str(row["external_id"]),
+            name=str(row["name"]),
+            channel=row["channel"],
+            timezone=str(row["timezone"]),
+            post_time=str(row["post_time"]),
+            tracks=tracks,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "platform": self.platform,
+            "external_id": self.external_id,
+            "name": self.name,
+            "channel": self.channel,
+            "timezone": self.timezone,
+            "post_time": self.post_time,
+            "tracks": list(self.tracks),
+        }
+
+
+@dataclass(frozen=True)
+class Member:
+    """A person in one community; the same human in two communities is two members."""
+
+    id: int
+    community_id: int
+    external_id: str
+    display_name: str
+    timezone: str | None = None
+    is_admin: bool = False
+    hide_from_leaderboard: bool = False
+
+    @classmethod
+    def from_row(cls, row: Row) -> Member:
+        return cls(
+            id=int(row["id"]),
+            community_id=int(row["community_id"]),
+            external_id=str(row["external_id"]),
+            display_name=str(row["display_name"]),
+            timezone=row["timezone"],
+            is_admin=bool(row["is_admin"]),
+            hide_from_leaderboard=bool(row["hide_from_leaderboard"]),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "community_id": self.community_id,
+            "external_id": self.external_id,
+            "display_name": self.display_name,
+            "timezone": self.timezone,
+            "is_admin": self.is_admin,
+            "hide_from_leaderboard": self.hide_from_leaderboard,
+        }
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who runs a command: the member, their community, and whether the platform says they are an admin."""
+
+    member: Member
+    community: Community
+    is_admin: bool = False
+
+
+@dataclass(frozen=True)
+class DailyPost:
+    """One question of one community's daily round (unique per community, local date and track)."""
+
+    id: int
+    community_id: int
+    date: date
+    track: str
+    question_id: str
+    claimed_at: datetime
+    posted_at: datetime | None = None
+    message_ref: str | None = None
+    revealed_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: Row) -> DailyPost:
+        def ts(value: Any) -> datetime | None:
+            return datetime.fromisoformat(value) if value else None
+
+        claimed = ts(row["claimed_at"])
+        assert claimed is not None
+        return cls(
+            id=int(row["id"]),
+            community_id=int(row["community_id"]),
+            date=date.fromisoformat(row["date"]),
+            track=str(row["track"]),
+            question_id=str(row["question_id"]),
+            claimed_at=claimed,
+            posted_at=ts(row["posted_at"]),
+            message_ref=row["message_ref"],
+            revealed_at=ts(row["revealed_at"]),
+        )
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One line of a leaderboard."""
+
+    rank: int
+    member_id: int
+    display_name: str
+    points: int
+    solved: int
+
+
+@dataclass(frozen=True)
+class TrackStats:
+    """A member's record on one track."""
+
+    track: str
+    attempts: int
+    solved: int
+
+    @property
+    def accuracy(self) -> float | None:
+        return None if self.attempts == 0 else self.solved / self.attempts
+
+
+@dataclass(frozen=True)
+class MemberStats:
+    """What `/stats` shows."""
+
+    member: Member
+    points: int
+    rank: int | None
+    tracks: tuple[TrackStats, ...]
+    streak: int = 0
+    best_streak: int = 0
+    mocks_done: int = 0
+
+
+def as_tuple(value: Sequence[Any] | None) -> tuple[Any, ...]:
+    """Lists from YAML or JSON become tuples so frozen dataclasses stay hashable-ish and immutable."""
+    return tuple(value) if value is not None else ()

@@ -1,0 +1,1 @@
+"""Persistence: raw parameterised SQL over aiosqlite, numbered migrations."""
