@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
+
 class Row(Protocol):
     """A database row read by column name (sqlite3.Row, asyncpg.Record, a dict)."""
 

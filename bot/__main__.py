@@ -1,0 +1,138 @@
+"""Command line: console | discord | slack | questions validate|stats | db migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.config import Settings, load_settings
+from bot.core.bank import Bank
+from bot.core.errors import ConfigError
+from bot.core.models import DIFFICULTIES, TRACKS
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Onsite: practice for ML interview loops.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    console = sub.add_parser("console", help="run a local community in the terminal (no tokens needed)")
+    console.add_argument("--db", type=Path, help="SQLite file (default: ONSITE_DB or the user data directory)")
+    console.add_argument("--as", dest="name", metavar="NAME", help="your name in the local community")
+    console.add_argument("--json", action="store_true", help="print every message as one JSON object per line")
+
+    sub.add_parser("discord", help="run on Discord (needs DISCORD_TOKEN)")
+    slack = sub.add_parser("slack", help="run on Slack (needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN)")
+    slack.add_argument("--http", type=int, metavar="PORT", help="HTTP mode on PORT instead of Socket Mode")
+
+    questions = sub.add_parser("questions", help="check or count the question bank")
+    qsub = questions.add_subparsers(dest="action", required=True, metavar="ACTION")
+    validate = qsub.add_parser("validate", help="check every question file; exit 1 on any error")
+    validate.add_argument("dir", nargs="?", type=Path, help="a folder laid out <track>/<id>.yaml (default: the bank)")
+    stats = qsub.add_parser("stats", help="count questions per track and difficulty")
+    stats.add_argument("dir", nargs="?", type=Path)
+
+    db = sub.add_parser("db", help="database maintenance")
+    dsub = db.add_subparsers(dest="action", required=True, metavar="ACTION")
+    migrate = dsub.add_parser("migrate", help="apply pending migrations (safe to run twice)")
+    migrate.add_argument("--db", type=Path)
+    return parser
+
+
+def cmd_validate(folder: Path) -> int:
+    bank = Bank.load(folder)
+    for problem in bank.errors:
+        print(problem)
+    files = len(bank) + len({e.file for e in bank.errors})
+    if bank.errors:
+        print(f"{len(bank.errors)} error(s) in {len({e.file for e in bank.errors})} of {files} file(s) under {folder}")
+        return 1
+    print(f"ok: {len(bank)} question(s) under {folder} are valid")
+    return 0
+
+
+def cmd_stats(folder: Path) -> int:
+    bank = Bank.load(folder)
+    counts = bank.stats()
+    header = f"{'track':<15}" + "".join(f"{d:>8}" for d in DIFFICULTIES) + f"{'total':>8}"
+    print(header)
+    for track in TRACKS:
+        row = counts[track]
+        print(f"{track:<15}" + "".join(f"{row[d]:>8}" for d in DIFFICULTIES) + f"{sum(row.values()):>8}")
+    print(f"{'all':<15}" + "".join(f"{sum(c[d] for c in counts.values()):>8}" for d in DIFFICULTIES) + f"{len(bank):>8}")
+    if bank.errors:
+        print(f"({len(bank.errors)} file(s) skipped with errors; run `python -m bot questions validate`)")
+    return 0
+
+
+async def cmd_migrate(settings: Settings) -> int:
+    from bot.store.sqlite import Store
+
+    store = await Store.open(settings.database, migrate=False)
+    try:
+        before = await store.schema_version()
+        applied = await store.migrate()
+        after = await store.schema_version()
+    finally:
+        await store.close()
+    if applied:
+        print(f"{settings.database}: schema {before} -> {after} ({', '.join(applied)})")
+    else:
+        print(f"{settings.database}: already at schema {after}, nothing to do")
+    return 0
+
+
+async def cmd_console(settings: Settings, name: str | None, as_json: bool) -> int:
+    from bot.adapters.console import run_console
+    from bot.app import build_app
+    from bot.core.clock import AdjustableClock
+
+    app = await build_app(settings, clock=AdjustableClock())
+    try:
+        return await run_console(app, name=name, as_json=as_json)
+    finally:
+        await app.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    if getattr(args, "db", None) is not None:
+        settings = Settings(**{**settings.__dict__, "database": args.db})
+    logging.basicConfig(
+        level=settings.log_level if args.command != "console" else "WARNING",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "questions":
+            folder = args.dir or settings.questions_dir
+            return cmd_validate(folder) if args.action == "validate" else cmd_stats(folder)
+        if args.command == "db":
+            return asyncio.run(cmd_migrate(settings))
+        if args.command == "console":
+            return asyncio.run(cmd_console(settings, args.name, args.json))
+        if args.command in ("discord", "slack"):
+            print(
+                f"The {args.command} adapter is not built yet in this version of Onsite; "
+                "use `python -m bot console` meanwhile.",
+                file=sys.stderr,
+            )
+            return 2
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

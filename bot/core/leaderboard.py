@@ -1,0 +1,74 @@
+"""Standings by period and track, read from the append-only points ledger.
+
+Periods are calendar periods in the community's timezone: `week` starts Monday 00:00 local time,
+`month` on the 1st, `all` has no start. Ties share a rank (1, 2, 2, 4); within a tie the member who
+reached the score first is listed first. Members who hid themselves are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.core.clock import Clock
+from bot.core.models import Community, Member, MemberStats, Standing
+from bot.core.ports import Store
+
+PERIODS = ("week", "month", "all")
+PAGE_SIZE = 10
+
+
+def period_start(period: str, community: Community, now: datetime) -> datetime | None:
+    """The UTC instant a period began, in the community's own calendar; None for `all`."""
+    if period not in PERIODS:
+        raise ValueError(f"unknown period {period!r}")
+    if period == "all":
+        return None
+    local = now.astimezone(ZoneInfo(community.timezone))
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = midnight - timedelta(days=local.weekday()) if period == "week" else midnight.replace(day=1)
+    return start.astimezone(ZoneInfo("UTC"))
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of standings plus the caller's own line when it is not on the page."""
+
+    period: str
+    track: str | None
+    page: int
+    pages: int
+    rows: tuple[Standing, ...]
+    own: Standing | None
+    since: datetime | None
+
+
+class Leaderboard:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    async def page(
+        self, community: Community, member: Member, *, period: str = "week", track: str | None = None, page: int = 1
+    ) -> Page:
+        since = period_start(period, community, self.clock.now())
+        total = await self.store.count_ranked(community.id, since=since, track=track)
+        pages = max(1, -(-total // PAGE_SIZE))
+        page = min(max(page, 1), pages)
+        rows = await self.store.leaderboard(
+            community.id, since=since, track=track, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        )
+        own = None
+        if all(r.member_id != member.id for r in rows):
+            own = await self.store.standing_of(community.id, member.id, since=since, track=track)
+        return Page(period, track, page, pages, tuple(rows), own, since)
+
+    async def member_stats(self, community: Community, member: Member) -> MemberStats:
+        standing = await self.store.standing_of(community.id, member.id)
+        return MemberStats(
+            member=member,
+            points=await self.store.total_points(member.id),
+            rank=standing.rank if standing else None,
+            tracks=tuple(await self.store.track_stats(member.id)),
+        )

@@ -1,0 +1,118 @@
+"""Builders that turn domain objects into neutral `Message`s (one place, so every platform agrees)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from bot.core.daily import RoundItem
+from bot.core.leaderboard import Page
+from bot.core.messages import Field, Message
+from bot.core.models import TRACK_LABELS, MemberStats, Question
+
+PROMPT_PREVIEW = 280
+
+
+def _call(entry: str, args: tuple[Any, ...], kwargs: Any) -> str:
+    parts = [json.dumps(a) for a in args] + [f"{k}={json.dumps(v)}" for k, v in dict(kwargs).items()]
+    return f"{entry}({', '.join(parts)})"
+
+
+def preview(text: str, limit: int = PROMPT_PREVIEW) -> str:
+    """The first paragraph of a prompt, cut at a word boundary."""
+    first = text.strip().split("\n\n", 1)[0].replace("\n", " ")
+    if len(first) <= limit:
+        return first
+    return first[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def question_header(q: Question) -> str:
+    return f"{TRACK_LABELS[q.track]} · {q.difficulty}"
+
+
+def question_card(q: Question, *, heading: str | None = None) -> Message:
+    """The full question as a member reads it: prompt, examples or choices, starter code, its id."""
+    fields: list[Field] = [Field("Id", f"`{q.id}`", inline=True), Field("Level", question_header(q), inline=True)]
+    if q.topics:
+        fields.append(Field("Topics", ", ".join(q.topics), inline=True))
+    if q.is_code and q.entry:
+        examples = [f"{_call(q.entry, t.args, t.kwargs)} → {json.dumps(t.expected)}" for t in q.visible_tests]
+        if examples:
+            fields.append(Field("Examples", "\n".join(f"`{e}`" for e in examples)))
+        hidden = len(q.tests) - len(q.visible_tests)
+        fields.append(Field("Tests", f"{len(q.visible_tests)} shown, {hidden} hidden"))
+    if q.kind == "choice":
+        letters = "ABCDEFGH"
+        fields.append(Field("Choices", "\n".join(f"**{letters[i]}.** {c}" for i, c in enumerate(q.choices))))
+    elif q.kind == "numeric":
+        fields.append(Field("Answer", "a number" + (f" (tolerance ±{q.tolerance:g})" if q.tolerance else "")))
+    if q.rubric:
+        fields.append(Field("A strong answer covers", ", ".join(r.point for r in q.rubric)))
+    return Message(
+        title=f"{heading + ': ' if heading else ''}{q.title}",
+        body=q.prompt.strip(),
+        fields=tuple(fields),
+        code=q.starter if q.is_code else None,
+        footer=f"Question id: {q.id}",
+        kind="question",
+    )
+
+
+def round_summary(day: date, items: list[RoundItem], *, community_name: str) -> Message:
+    """A community's round: one field per track with the title, id and a preview of the prompt."""
+    if not items:
+        return Message(
+            title=f"Daily round · {day:%a %d %b %Y}",
+            body="No questions are available for the enabled tracks yet.",
+            kind="info",
+        )
+    fields = []
+    for item in items:
+        q = item.question
+        label = TRACK_LABELS.get(item.post.track, item.post.track)
+        if q is None:
+            fields.append(Field(label, f"`{item.post.question_id}` (no longer in the bank)"))
+            continue
+        fields.append(Field(f"{label} · {q.difficulty}", f"**{q.title}** `{q.id}`\n{preview(q.prompt)}"))
+    return Message(
+        title=f"Daily round · {day:%a %d %b %Y}",
+        body=f"Today's questions in {community_name}. Open one with /question <id>.",
+        fields=tuple(fields),
+        footer="One question per round type; the reference answers are revealed when the next round posts.",
+        kind="question",
+    )
+
+
+def leaderboard_page(page: Page, *, community_name: str) -> Message:
+    scope = {"week": "This week", "month": "This month", "all": "All time"}[page.period]
+    track = f" · {TRACK_LABELS.get(page.track, page.track)}" if page.track else ""
+    if not page.rows:
+        return Message(
+            title=f"Leaderboard · {scope}{track}",
+            body="No points yet in this period. Solve a daily question to get on the board.",
+            kind="leaderboard",
+        )
+    lines = [f"`{r.rank:>3}.` **{r.display_name}** · {r.points} pts · {r.solved} solved" for r in page.rows]
+    if page.own is not None:
+        lines += ["…", f"`{page.own.rank:>3}.` **{page.own.display_name}** (you) · {page.own.points} pts"]
+    return Message(
+        title=f"Leaderboard · {scope}{track}",
+        body="\n".join(lines),
+        footer=f"Page {page.page} of {page.pages} · {community_name}",
+        kind="leaderboard",
+    )
+
+
+def stats_card(stats: MemberStats) -> Message:
+    fields = [
+        Field("Points", str(stats.points), inline=True),
+        Field("Rank", f"#{stats.rank}" if stats.rank else "unranked", inline=True),
+    ]
+    for t in stats.tracks:
+        accuracy = f"{t.accuracy:.0%}" if t.accuracy is not None else "-"
+        fields.append(
+            Field(TRACK_LABELS.get(t.track, t.track), f"{t.solved}/{t.attempts} solved · accuracy {accuracy}", True)
+        )
+    body = "" if stats.tracks else "No submissions yet."
+    return Message(title=f"Stats · {stats.member.display_name}", body=body, fields=tuple(fields))
