@@ -1,0 +1,122 @@
+"""CLI: ``python -m graders check FILE --question ID_OR_PATH [--json]`` and ``python -m graders selftest [DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import sandbox
+from .result import ACCEPTED, INTERNAL_ERROR, GradeResult
+from .spec import CodeSpec, SpecError, default_bank_dir, is_code_question, load_spec, read_question
+
+
+def _print_human(r: GradeResult) -> None:
+    print(f"{r.verdict}: {r.passed}/{r.total} tests passed in {r.time_ms} ms (tier {r.tier})")
+    if r.limit:
+        print(f"limit: {r.limit}")
+    print(r.message)
+    for t in r.tests:
+        line = f"  {t.verdict:<14} {t.name} ({t.time_ms:.1f} ms)"
+        if t.visible and t.verdict not in ("accepted", "skipped"):
+            line += f": input {t.input!r}, expected {t.expected!r}, got {t.got!r}"
+        print(line)
+    if r.stdout:
+        print("--- stdout ---")
+        print(r.stdout)
+    if r.stderr:
+        print("--- stderr ---")
+        print(r.stderr)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Grade one file; exit 0 when accepted, 1 when rejected, 2 on usage or judge errors."""
+    try:
+        spec = load_spec(args.question)
+    except SpecError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        code = Path(args.file).read_bytes().decode("utf-8", "replace")
+    except OSError as e:
+        print(f"error: cannot read {args.file}: {e}", file=sys.stderr)
+        return 2
+    result = sandbox.run(code, spec, tier=args.tier)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        _print_human(result)
+    if result.verdict == INTERNAL_ERROR:
+        return 2
+    return 0 if result.verdict == ACCEPTED else 1
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    """Every code question's reference is accepted and every wrong solution rejected."""
+    bank = Path(args.dir) if args.dir else default_bank_dir()
+    files = sorted(p for p in bank.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    failures = 0
+    questions = 0
+    runs = 0
+    for path in files:
+        try:
+            data = read_question(path)
+        except SpecError as e:
+            print(f"FAIL {path}: {e}")
+            failures += 1
+            continue
+        if not is_code_question(data):
+            continue
+        questions += 1
+        try:
+            spec = CodeSpec.from_dict(data)
+        except SpecError as e:
+            print(f"FAIL {path}: {e}")
+            failures += 1
+            continue
+        if not spec.reference:
+            print(f"FAIL {path}: reference: a code question needs a reference solution")
+            failures += 1
+        else:
+            runs += 1
+            r = sandbox.run(spec.reference, spec, tier=args.tier)
+            if r.verdict != ACCEPTED:
+                print(f"FAIL {path}: reference got {r.verdict}: {r.message.splitlines()[0] if r.message else ''}")
+                failures += 1
+        if not spec.wrong:
+            print(f"FAIL {path}: wrong: a code question needs at least one wrong solution")
+            failures += 1
+        for n, wrong in enumerate(spec.wrong, 1):
+            runs += 1
+            r = sandbox.run(wrong, spec, tier=args.tier)
+            if r.verdict == ACCEPTED:
+                print(f"FAIL {path}: wrong[{n}] was accepted; add a test that rejects it")
+                failures += 1
+            elif r.verdict == "internal_error":
+                print(f"FAIL {path}: wrong[{n}]: {r.message}")
+                failures += 1
+    tier = args.tier or sandbox.detect_tier()
+    print(f"selftest: {questions} code questions, {runs} runs, {failures} failures (tier {tier}, bank {bank})")
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m graders", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check", help="grade one file against one question")
+    c.add_argument("file")
+    c.add_argument("--question", "-q", required=True, help="question id (searched in questions/) or a YAML path")
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+    c.add_argument("--tier", choices=sandbox.TIERS, default=None, help="force a sandbox tier")
+    c.set_defaults(func=cmd_check)
+    s = sub.add_parser("selftest", help="references pass and wrong solutions fail, for every code question")
+    s.add_argument("dir", nargs="?", default=None)
+    s.add_argument("--tier", choices=sandbox.TIERS, default=None)
+    s.set_defaults(func=cmd_selftest)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
