@@ -124,7 +124,11 @@ class Store:
         await db.execute("PRAGMA synchronous = NORMAL")
         store = cls(db, path)
         if migrate:
-            await store.migrate()
+            try:
+                await store.migrate()
+            except BaseException:
+                await db.close()
+                raise
         return store
 
     async def close(self) -> None:

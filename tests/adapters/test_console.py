@@ -1,0 +1,138 @@
+"""The console, driven as a user would: a real process, real stdin, a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE_BANK = REPO / "tests" / "fixtures" / "bank"
+
+
+def env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith("ONSITE_")}
+    e.update({"ONSITE_QUESTIONS": str(FIXTURE_BANK), "XDG_DATA_HOME": str(tmp_path / "data"), "USER": "tester"})
+    e.update(extra)
+    return e
+
+
+def console(tmp_path: Path, script: str, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "console", "--db", str(tmp_path / "x.db"), *args],
+        input=script, capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env(tmp_path, **extra),
+    )
+
+
+SCRIPT = "/help\n/daily\n/nonsense\n/question no-such-id\n"
+
+
+def test_script_mode_prints_four_replies_and_exits_0(tmp_path: Path) -> None:
+    result = console(tmp_path, SCRIPT)
+    assert result.returncode == 0, result.stderr
+    replies = [r for r in result.stdout.split("\n\n") if r.strip()]
+    assert len(replies) == 4
+    assert replies[0].startswith("Onsite · practice for ML interview loops")
+    assert replies[1].startswith("Daily round · ")
+    assert "pair-sum-count" in replies[1] and "mean-center" in replies[1]
+    assert replies[2] == "error: Unknown command /nonsense. Type /help for the list."
+    assert replies[3] == "error: No question with id 'no-such-id'. /daily lists today's questions."
+    assert "\033[" not in result.stdout  # no colour codes when not on a terminal
+
+
+def test_json_mode_prints_one_object_per_reply(tmp_path: Path) -> None:
+    result = console(tmp_path, SCRIPT, "--json")
+    assert result.returncode == 0, result.stderr
+    objects = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(objects) == 4
+    assert [o["kind"] for o in objects] == ["info", "question", "error", "error"]
+    assert all(o["to"] == "reply" for o in objects)
+    assert {"title", "body", "fields", "code", "buttons", "image", "footer", "ephemeral"} <= set(objects[0])
+
+
+def test_as_clock_and_admin_rights(tmp_path: Path) -> None:
+    script = (
+        "# comments and blank lines are skipped\n\n"
+        "/admin clock 2026-11-24T10:00\n"
+        "/daily\n"
+        "/as alice\n"
+        "/admin clock 2026-11-25T10:00\n"
+        "/as tester\n"
+        "/admin clock nonsense\n"
+    )
+    result = console(tmp_path, script, "--json")
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(out) == 6
+    assert out[0]["body"] == "Clock set to Tue 24 Nov 2026 10:00 UTC."
+    assert out[1]["title"] == "Daily round · Tue 24 Nov 2026"
+    assert out[2]["body"] == "You are now alice, a member of Local community."
+    assert out[3]["kind"] == "error" and out[3]["body"] == "Only community admins can use /admin clock."
+    assert out[4]["body"] == "You are now tester, an admin of Local community."
+    assert out[5]["kind"] == "error" and "'nonsense' is not an ISO time" in out[5]["body"]
+
+
+def test_the_round_is_shared_between_processes_on_one_database(tmp_path: Path) -> None:
+    first = console(tmp_path, "/admin clock 2026-11-24T10:00\n/daily\n", "--json")
+    second = console(tmp_path, "/admin clock 2026-11-24T23:00\n/daily\n", "--json")
+    a = json.loads(first.stdout.splitlines()[1])
+    b = json.loads(second.stdout.splitlines()[1])
+    assert a["fields"] == b["fields"]
+
+
+def test_a_bad_question_file_is_reported_and_skipped_and_the_bot_starts(tmp_path: Path) -> None:
+    bank = tmp_path / "bank"
+    (bank / "coding").mkdir(parents=True)
+    (bank / "coding" / "pair-sum-count.yaml").write_text((FIXTURE_BANK / "coding" / "pair-sum-count.yaml").read_text())
+    (bank / "coding" / "broken.yaml").write_text("id: broken\ntitle: [\n")
+    result = console(tmp_path, "/question pair-sum-count\n", ONSITE_QUESTIONS=str(bank))
+    assert result.returncode == 0
+    assert "Count pairs that sum to a target" in result.stdout
+    assert "broken.yaml" in result.stderr and "is not valid YAML" in result.stderr
+
+
+def test_bad_setting_exits_2_naming_the_variable(tmp_path: Path) -> None:
+    result = console(tmp_path, "/help\n", ONSITE_TIMEZONE="Nowhere/Land")
+    assert result.returncode == 2
+    assert "ONSITE_TIMEZONE='Nowhere/Land' is not an IANA timezone" in result.stderr
+
+
+def test_interactive_terminal_shows_todays_questions_and_answers_help(tmp_path: Path) -> None:
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "console", "--db", str(tmp_path / "t.db")],
+        stdin=follower, stdout=follower, stderr=follower, cwd=tmp_path, env=env(tmp_path, TERM="dumb"),
+        close_fds=True,
+    )
+    os.close(follower)
+
+    def read_until(marker: bytes, timeout: float = 30.0) -> bytes:
+        seen = b""
+        deadline = time.monotonic() + timeout
+        while marker not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                try:
+                    seen += os.read(leader, 65536)
+                except OSError:
+                    break
+        return seen
+
+    try:
+        start = read_until(b"onsite (tester)> ")
+        assert b"Onsite console" in start and b"Daily round" in start and b"pair-sum-count" in start
+        os.write(leader, b"/help\n")
+        assert b"List the commands" in read_until(b"onsite (tester)> ")
+        os.write(leader, b"\x04")  # Ctrl-D
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(leader)
+    assert (tmp_path / "data" / "onsite" / "console_history").exists() is False  # --db given: history sits beside it
+    assert (tmp_path / "console_history").exists()

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from bot.core.commands import Arg, Command, CommandTable, Context, bind_line, core_table, dispatch, dispatch_line, tokenize
+from bot.core.errors import UsageError
+from bot.core.messages import Message
+from bot.core.models import Caller
+from bot.core.services import Services
+
+
+def ctx(services: Services, caller: Caller, table: CommandTable | None = None) -> Context:
+    return Context(services, caller, table or core_table(), "test")
+
+
+def test_tokenize_keeps_offsets_and_quotes() -> None:
+    assert tokenize('a "b c" \'d e\' f\\"g') == [("a", 0), ("b c", 2), ("d e", 8), ('f\\"g', 14)]
+    with pytest.raises(UsageError, match="Unbalanced quote"):
+        tokenize('say "unclosed')
+
+
+def test_rest_argument_takes_the_raw_remainder_but_not_a_known_flag() -> None:
+    async def noop(c: Context, a: Mapping[str, Any]) -> Message:
+        return Message()
+
+    cmd = Command("submit", "s", noop, (Arg("id", "id", required=True), Arg("answer", "a", kind="rest"), Arg("file", "f", flag=True)))
+    text = "q1   two  spaces --not-a-flag"
+    assert bind_line(cmd, text, tokenize(text)) == {"id": "q1", "answer": "two  spaces --not-a-flag"}
+    text = "q1 --file sol.py"
+    assert bind_line(cmd, text, tokenize(text)) == {"id": "q1", "file": "sol.py"}
+    with pytest.raises(UsageError, match="has no option --nope"):
+        bind_line(cmd, "--nope 1", tokenize("--nope 1"))
+
+
+async def test_help_lists_commands_and_explains_one(services: Services, member: Caller) -> None:
+    reply = await dispatch_line(ctx(services, member), "/help")
+    for name in ("/daily", "/question <id>", "/leaderboard", "/stats", "/help"):
+        assert name in reply.body
+    one = await dispatch_line(ctx(services, member), "/help leaderboard")
+    assert one.fields[0].name.startswith("/leaderboard [week|month|all]")
+    assert "e.g. `/leaderboard month coding`" in one.fields[0].value
+    missing = await dispatch_line(ctx(services, member), "/help nothing")
+    assert missing.is_error and "No command /nothing" in missing.body
+
+
+async def test_unknown_commands_and_bad_arguments_get_one_specific_line(services: Services, member: Caller) -> None:
+    c = ctx(services, member)
+    reply = await dispatch_line(c, "/nonsense")
+    assert reply.is_error and reply.body == "Unknown command /nonsense. Type /help for the list."
+    reply = await dispatch_line(c, "/leaderbord")
+    assert "Did you mean /leaderboard?" in reply.body
+    reply = await dispatch_line(c, "/leaderboard yearly")
+    assert reply.is_error and "period must be one of week, month, all, got 'yearly'" in reply.body
+    assert reply.footer.startswith("Usage: /leaderboard")
+    reply = await dispatch_line(c, "/question")
+    assert reply.is_error and reply.body.startswith("Missing id") and reply.ephemeral
+    reply = await dispatch_line(c, "/question a b")
+    assert reply.is_error and "Unexpected extra argument 'b'" in reply.body
+    reply = await dispatch_line(c, "/leaderboard --page zero")
+    assert "page must be a whole number" in reply.body
+    reply = await dispatch_line(c, "/question no-such-id")
+    assert reply.is_error and reply.body == "No question with id 'no-such-id'. /daily lists today's questions."
+    reply = await dispatch(c, "stats", {"colour": "red"})
+    assert reply.is_error and "no argument 'colour'" in reply.body
+
+
+async def test_admin_commands_refuse_members(services: Services, member: Caller, admin: Caller) -> None:
+    async def secret(c: Context, a: Mapping[str, Any]) -> Message:
+        return Message(body="done")
+
+    table = core_table().extended([Command("admin thing", "x", secret, admin=True)])
+    refused = await dispatch_line(ctx(services, member, table), "/admin thing")
+    assert refused.is_error and refused.body == "Only community admins can use /admin thing."
+    assert (await dispatch_line(ctx(services, admin, table), "/admin thing")).body == "done"
+    assert "/admin thing" not in (await dispatch_line(ctx(services, member, table), "/help")).body
+    wrong_sub = await dispatch_line(ctx(services, admin, table), "/admin nope")
+    assert "Try one of: /admin thing" in wrong_sub.body
+
+
+async def test_question_shows_id_examples_and_starter(services: Services, member: Caller) -> None:
+    reply = await dispatch_line(ctx(services, member), "/question pair-sum-count")
+    assert reply.kind == "question" and "pair-sum-count" in reply.footer
+    fields = {f.name: f.value for f in reply.fields}
+    assert "`count_pairs([1, 2, 3, 4], 5) → 2`" in fields["Examples"]
+    assert fields["Tests"] == "2 shown, 6 hidden"
+    assert reply.code is not None and "def count_pairs" in reply.code
+    assert "40 true positives" not in reply.body
+    choice = await dispatch_line(ctx(services, member), "/question overfit-first-step")
+    assert "**B.** Stop at the epoch" in {f.name: f.value for f in choice.fields}["Choices"]
+
+
+async def test_daily_shows_every_enabled_track_with_ids(services: Services, member: Caller) -> None:
+    reply = await dispatch_line(ctx(services, member), "/daily")
+    assert reply.title == "Daily round · Mon 23 Nov 2026"
+    assert len(reply.fields) == 5
+    for f in reply.fields:
+        assert "`" in f.value  # every question carries its id
+    one = await dispatch_line(ctx(services, member), "/daily ml-coding")
+    assert one.title.startswith("Daily 23 Nov: ") and one.footer == "Question id: mean-center"
+
+
+async def test_daily_for_a_disabled_track(services: Services, member: Caller) -> None:
+    await services.store.update_community(member.community.id, tracks=("coding",))
+    community = await services.store.get_community(member.community.id)
+    assert community is not None
+    caller = Caller(member.member, community)
+    reply = await dispatch_line(ctx(services, caller), "/daily behavioral")
+    assert reply.is_error and "not enabled" in reply.body
+
+
+async def test_leaderboard_and_stats(services: Services, member: Caller, admin: Caller) -> None:
+    c = ctx(services, member)
+    empty = await dispatch_line(c, "/leaderboard")
+    assert "No points yet" in empty.body
+    store, now = services.store, services.clock.now()
+    cid = member.community.id
+    others = [await store.ensure_member(cid, f"m{i}", f"M{i:02d}", now=now) for i in range(12)]
+    for i, m in enumerate(others):
+        await store.add_points(community_id=cid, member_id=m.id, points=100 - i, reason="solve", track="coding", question_id="q", now=now)
+    await store.add_points(community_id=cid, member_id=member.member.id, points=1, reason="solve", track="coding", question_id="q", now=now)
+    board = await dispatch_line(c, "/leaderboard week")
+    lines = board.body.splitlines()
+    assert lines[0] == "`  1.` **M00** · 100 pts · 1 solved"
+    assert lines[-1] == "` 13.` **Bob** (you) · 1 pts"
+    assert board.footer.startswith("Page 1 of 2")
+    page2 = await dispatch_line(c, "/leaderboard --page 2")
+    assert "**Bob**" in page2.body and "(you)" not in page2.body
+    track_only = await dispatch_line(c, "/leaderboard ml-theory")
+    assert track_only.title == "Leaderboard · This week · ML theory" and "No points yet" in track_only.body
+
+    await store.add_submission(community_id=cid, member_id=member.member.id, question_id="q", track="coding",
+                               kind="code", content="x", verdict="wrong_answer", now=now)
+    await store.add_submission(community_id=cid, member_id=member.member.id, question_id="q", track="coding",
+                               kind="code", content="x", verdict="accepted", now=now)
+    await store.add_submission(community_id=cid, member_id=member.member.id, question_id="q2", track="coding",
+                               kind="code", content="x", verdict="wrong_answer", now=now)
+    stats = await dispatch_line(c, "/stats")
+    fields = {f.name: f.value for f in stats.fields}
+    assert fields["Points"] == "1" and fields["Rank"] == "#13"
+    assert fields["Coding"] == "1/2 solved · accuracy 50%"
+    other = await dispatch_line(c, "/stats m00")
+    assert other.title == "Stats · M00"
+    missing = await dispatch_line(c, "/stats nobody")
+    assert missing.is_error and "No member called 'nobody'" in missing.body

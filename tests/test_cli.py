@@ -1,0 +1,64 @@
+"""`python -m bot questions ...` and `python -m bot db migrate` as outside tools call them."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE_BANK = REPO / "tests" / "fixtures" / "bank"
+
+
+def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def test_validate_passes_on_the_bank() -> None:
+    result = run("questions", "validate")
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.startswith("ok: ")
+
+
+def test_validate_fails_naming_both_bad_files(tmp_path: Path) -> None:
+    folder = tmp_path / "bad"
+    shutil.copytree(FIXTURE_BANK, folder)
+    text = (folder / "coding" / "pair-sum-count.yaml").read_text()
+    (folder / "coding" / "no-entry.yaml").write_text(
+        text.replace("id: pair-sum-count", "id: no-entry").replace("entry: count_pairs\n", "")
+    )
+    (folder / "ml-theory" / "broken.yaml").write_text("id: broken\nchoices: [a, b\n")
+    result = run("questions", "validate", str(folder))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert any("no-entry.yaml" in line and "field 'entry' is required for coding questions" in line for line in lines)
+    assert any("broken.yaml" in line and "is not valid YAML at line" in line for line in lines)
+    assert lines[-1].startswith("2 error(s) in 2 of 8 file(s)")
+
+
+def test_stats_prints_counts_per_track_and_difficulty() -> None:
+    result = run("questions", "stats", str(FIXTURE_BANK))
+    assert result.returncode == 0
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()}
+    assert rows["track"] == ["easy", "medium", "hard", "total"]
+    assert rows["ml-theory"] == ["2", "0", "0", "2"]
+    assert rows["all"] == ["5", "1", "0", "6"]
+
+
+def test_db_migrate_is_idempotent(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    first = run("db", "migrate", "--db", str(db))
+    assert first.returncode == 0 and "schema 0 -> 2" in first.stdout
+    second = run("db", "migrate", "--db", str(db))
+    assert second.returncode == 0 and "already at schema 2, nothing to do" in second.stdout
+    with sqlite3.connect(db) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"communities", "members", "daily_posts", "submissions", "points_ledger", "mock_optins", "mock_rounds",
+            "mock_pairs", "mock_pair_members", "mock_feedback", "mock_avoid"} <= tables
+
+
+def test_platform_commands_say_they_are_not_built_yet() -> None:
+    result = run("discord")
+    assert result.returncode == 2 and "not built yet" in result.stderr
