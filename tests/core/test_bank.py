@@ -43,7 +43,7 @@ def test_fixture_bank_loads_every_track(bank: Bank) -> None:
     assert q.tests[0].args == ([1, 2, 3, 4], 5) and q.tests[0].expected == 2
     assert bank.get("precision-from-counts").answer == 0.8
     assert bank.get("overfit-first-step").answer == "B"
-    assert [r.point for r in bank.get("feed-ranking-lite").rubric][0] == "Requirements and scale"
+    assert bank.get("feed-ranking-lite").rubric[0].point == "Requirements and scale"
 
 
 def test_the_real_bank_is_valid() -> None:

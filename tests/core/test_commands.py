@@ -5,7 +5,17 @@ from typing import Any
 
 import pytest
 
-from bot.core.commands import Arg, Command, CommandTable, Context, bind_line, core_table, dispatch, dispatch_line, tokenize
+from bot.core.commands import (
+    Arg,
+    Command,
+    CommandTable,
+    Context,
+    bind_line,
+    core_table,
+    dispatch,
+    dispatch_line,
+    tokenize,
+)
 from bot.core.errors import UsageError
 from bot.core.messages import Message
 from bot.core.models import Caller

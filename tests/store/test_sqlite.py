@@ -95,7 +95,7 @@ async def test_newer_database_is_refused(tmp_path: Path) -> None:
 def test_migration_files_are_numbered_without_gaps(tmp_path: Path) -> None:
     (tmp_path / "0001_a.sql").write_text("SELECT 1;")
     (tmp_path / "0003_c.sql").write_text("SELECT 1;")
-    with pytest.raises(MigrationError, match="0003_c.sql found where number 0002"):
+    with pytest.raises(MigrationError, match=r"0003_c\.sql found where number 0002"):
         load_migrations(tmp_path)
     (tmp_path / "0003_c.sql").rename(tmp_path / "2_bad.sql")
     with pytest.raises(MigrationError, match="not named NNNN"):
