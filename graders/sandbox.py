@@ -173,6 +173,9 @@ def _bwrap_args(bwrap: str, *, root: bool, disk_bytes: int) -> list[str]:
     return args
 
 
+# What the last run in this thread used (slot uid, host work dir): lets tests check for leftovers.
+last_run = threading.local()
+
 _tier_lock = threading.Lock()
 _tier_cache: dict[str, tuple[bool, str]] = {}
 
@@ -247,7 +250,7 @@ def _slot(timeout_s: float = 60.0) -> Iterator[int | None]:
     with contextlib.suppress(FileExistsError):
         os.mkdir(locks, 0o700)
     deadline = time.monotonic() + timeout_s
-    start = (os.getpid() * 7 + threading.get_ident()) % SLOT_COUNT
+    start = int.from_bytes(os.urandom(2), "little") % SLOT_COUNT
     while True:
         for k in range(SLOT_COUNT):
             n = (start + k) % SLOT_COUNT
@@ -474,6 +477,8 @@ def _run_in_slot(code: str, spec: CodeSpec, tier: str, uid: int | None, t0: floa
     lay = _python_layout()
     root = uid is not None
     workdir: str | None = None
+    last_run.uid = uid
+    last_run.workdir = None
     keep_fds: list[int] = []
     sys_path = list(lay["site"])
     exe = lay["exe"]
@@ -488,6 +493,7 @@ def _run_in_slot(code: str, spec: CodeSpec, tier: str, uid: int | None, t0: floa
     else:
         prefix = []
         workdir = tempfile.mkdtemp(prefix="run-", dir=_private_base())
+        last_run.workdir = workdir
         home = cwd = workdir
         drop_to = None
         popen_user = {}
@@ -720,25 +726,37 @@ def _verdict(spec: CodeSpec, tier: str, st: _Run, out: _Stream, err: _Stream, t0
     passed = 0
     first_fail: tuple[str, str] | None = None  # (verdict, message)
     got_by_index: dict[int, dict[str, Any]] = {}
-    expected_index = 0
+    syntax: Any = None
+    load_err: Any = None
+    done = False
+    # The harness speaks in exactly this order: ready, then syntax | load_err | (loaded, 0..n-1, done).
+    # Anything else means the submission wrote to the result pipe itself.
+    phase = "start"
     for o in lines:
-        if "i" in o:
-            i = o.get("i")
-            if i != expected_index or not isinstance(i, int) or i >= total:
-                st.tampered = True
-                break
-            got_by_index[i] = o
-            expected_index += 1
-    syntax = next((o["syntax"] for o in lines if "syntax" in o), None)
-    load_err = next((o["load_err"] for o in lines if "load_err" in o), None)
-    done = "done" in kinds
+        if phase == "start" and o.get("ready") is True:
+            phase = "ready"
+        elif phase == "ready" and "syntax" in o:
+            syntax, phase = o["syntax"], "end"
+        elif phase == "ready" and "load_err" in o:
+            load_err, phase = o["load_err"], "end"
+        elif phase == "ready" and o.get("loaded") is True:
+            phase = "tests"
+        elif phase == "tests" and "i" in o and o.get("i") == len(got_by_index) and len(got_by_index) < total:
+            got_by_index[len(got_by_index)] = o
+        elif phase == "tests" and o.get("done") is True and len(got_by_index) == total:
+            done, phase = True, "end"
+        else:
+            st.tampered = True
+            break
+    if st.tampered:
+        return GradeResult(RUNTIME_ERROR, 0, total, _skipped(spec), _ms(t0),
+                           "The submission wrote to the judge's result channel; nothing it reported counts.",
+                           tier, out.text(), err.text(), None)
 
     def mk(verdict: str, message: str, limit: str | None = None, tests_: list[TestResult] | None = None) -> GradeResult:
         return GradeResult(verdict, passed, total, tuple(tests_ if tests_ is not None else tests), _ms(t0),
                            message, tier, out.text(), err.text(), limit)
 
-    if syntax is not None and not isinstance(syntax, dict):
-        st.tampered = True
     if isinstance(syntax, dict):
         msg = f"SyntaxError: {syntax.get('msg')} (line {syntax.get('line')})"
         text = str(syntax.get("text") or "").rstrip()
@@ -754,14 +772,12 @@ def _verdict(spec: CodeSpec, tier: str, st: _Run, out: _Stream, err: _Stream, t0
     stopped_reason: tuple[str, str, str | None] | None = None  # verdict, message, limit
     sig = _signal_of(st.returncode, tier)
     if st.killed_for == "time":
-        stopped_reason = (TIME_LIMIT, f"Time limit exceeded: the run took longer than {st.limit}.", st.limit)
+        stopped_reason = (TIME_LIMIT, f"Time limit exceeded ({st.limit}).", st.limit)
     elif st.killed_for in ("output", "disk"):
-        stopped_reason = (OUTPUT_LIMIT, f"Output limit exceeded: {st.limit}.", st.limit)
-    elif st.tampered:
-        stopped_reason = (RUNTIME_ERROR, "The submission wrote to the judge's result channel.", None)
+        stopped_reason = (OUTPUT_LIMIT, f"Output limit exceeded ({st.limit}).", st.limit)
     elif sig == signal.SIGXCPU or (sig == signal.SIGKILL and st.killed_for is None and _cpu_hint(spec, t0)):
         lim = f"CPU time {math.ceil(spec.time_limit_s) + 1} s"
-        stopped_reason = (TIME_LIMIT, f"Time limit exceeded: {lim}.", lim)
+        stopped_reason = (TIME_LIMIT, f"Time limit exceeded ({lim}).", lim)
     elif sig is not None:
         name = _SIGNAMES.get(sig, f"signal {sig}")
         stopped_reason = (CRASHED, f"The process was killed by {name}.", None)
