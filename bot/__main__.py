@@ -87,14 +87,8 @@ async def cmd_migrate(settings: Settings) -> int:
 
 async def cmd_console(settings: Settings, name: str | None, as_json: bool) -> int:
     from bot.adapters.console import run_console
-    from bot.app import build_app
-    from bot.core.clock import AdjustableClock
 
-    app = await build_app(settings, clock=AdjustableClock())
-    try:
-        return await run_console(app, name=name, as_json=as_json)
-    finally:
-        await app.close()
+    return await run_console(settings, name=name, as_json=as_json)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

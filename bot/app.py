@@ -1,17 +1,42 @@
-"""Composition root: Store + Bank + clock + services, handed to an adapter."""
+"""Composition root: Store + Bank + Grader + services + chat, handed to an adapter."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bot.config import Settings
 from bot.core.bank import Bank
 from bot.core.clock import Clock, SystemClock
+from bot.core.errors import Busy
+from bot.core.models import Question, Verdict
+from bot.core.ports import Chat, Grader
 from bot.core.services import Services
 from bot.store.sqlite import Store
+from graders.pool import Busy as PoolBusy
+from graders.pool import GraderPool
+from graders.spec import CodeSpec
 
 log = logging.getLogger("onsite")
+
+
+class PoolGrader:
+    """The `Grader` port over the sandboxed pool: question -> CodeSpec, result -> Verdict."""
+
+    def __init__(self, pool: GraderPool) -> None:
+        self.pool = pool
+
+    async def grade(self, question: Question, code: str, *, key: str) -> Verdict:
+        spec = CodeSpec.from_dict(question.to_dict())
+        try:
+            result = await self.pool.grade(code, spec, key=key)
+        except PoolBusy as exc:
+            raise Busy(f"{exc}.", exc.retry_after_s) from None
+        return Verdict.from_dict(result.to_dict())
+
+    async def close(self) -> None:
+        await self.pool.close()
 
 
 @dataclass
@@ -19,8 +44,11 @@ class App:
     settings: Settings
     store: Store
     services: Services
+    grader: PoolGrader | None = None
 
     async def close(self) -> None:
+        if self.grader is not None:
+            await self.grader.close()
         await self.store.close()
 
 
@@ -33,7 +61,25 @@ def load_bank(settings: Settings) -> Bank:
     return bank
 
 
-async def build_app(settings: Settings, *, clock: Clock | None = None, bank: Bank | None = None) -> App:
+async def build_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    chat: Chat | None = None,
+    bank: Bank | None = None,
+    grader: Grader | None = None,
+) -> App:
     store = await Store.open(settings.database)
-    services = Services.build(store, bank if bank is not None else load_bank(settings), clock or SystemClock())
-    return App(settings=settings, store=store, services=services)
+    pool_grader = None
+    if grader is None:
+        pool_grader = PoolGrader(GraderPool(max_workers=settings.grader_workers))
+        grader = pool_grader
+    services = Services.build(
+        store,
+        bank if bank is not None else load_bank(settings),
+        clock or SystemClock(),
+        chat=chat,
+        grader=grader,
+        grace=timedelta(minutes=settings.daily_grace_minutes),
+    )
+    return App(settings=settings, store=store, services=services, grader=pool_grader)

@@ -67,6 +67,7 @@ class Settings:
     post_time: str = "09:00"
     log_level: str = "INFO"
     grader_workers: int | None = None
+    daily_grace_minutes: int = 360
     discord_token: Secret | None = None
     discord_guild_id: int | None = None
     slack_bot_token: Secret | None = None
@@ -91,6 +92,7 @@ ENV_NAMES: Mapping[str, str] = {
     "post_time": "ONSITE_POST_TIME",
     "log_level": "ONSITE_LOG_LEVEL",
     "grader_workers": "ONSITE_GRADER_WORKERS",
+    "daily_grace_minutes": "ONSITE_DAILY_GRACE_MINUTES",
     "discord_token": "DISCORD_TOKEN",
     "discord_guild_id": "DISCORD_GUILD_ID",
     "slack_bot_token": "SLACK_BOT_TOKEN",
@@ -160,6 +162,10 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         if not workers.isdigit() or not 1 <= int(workers) <= 64:
             raise ConfigError(f"ONSITE_GRADER_WORKERS={workers!r} must be a whole number from 1 to 64")
         kwargs["grader_workers"] = int(workers)
+    if (grace := get("daily_grace_minutes")) is not None:
+        if not grace.isdigit() or int(grace) > 24 * 60:
+            raise ConfigError(f"ONSITE_DAILY_GRACE_MINUTES={grace!r} must be a whole number of minutes from 0 to 1440")
+        kwargs["daily_grace_minutes"] = int(grace)
     if (guild := get("discord_guild_id")) is not None:
         if not guild.isdigit():
             raise ConfigError("DISCORD_GUILD_ID must be a numeric Discord server id")

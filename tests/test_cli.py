@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bot.store.sqlite import load_migrations
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_BANK = REPO / "tests" / "fixtures" / "bank"
 
@@ -49,14 +51,15 @@ def test_stats_prints_counts_per_track_and_difficulty() -> None:
 
 def test_db_migrate_is_idempotent(tmp_path: Path) -> None:
     db = tmp_path / "m.db"
+    latest = len(load_migrations())
     first = run("db", "migrate", "--db", str(db))
-    assert first.returncode == 0 and "schema 0 -> 2" in first.stdout
+    assert first.returncode == 0 and f"schema 0 -> {latest}" in first.stdout
     second = run("db", "migrate", "--db", str(db))
-    assert second.returncode == 0 and "already at schema 2, nothing to do" in second.stdout
+    assert second.returncode == 0 and f"already at schema {latest}, nothing to do" in second.stdout
     with sqlite3.connect(db) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"communities", "members", "daily_posts", "submissions", "points_ledger", "mock_optins", "mock_rounds",
-            "mock_pairs", "mock_pair_members", "mock_feedback", "mock_avoid"} <= tables
+            "mock_pairs", "mock_pair_members", "mock_feedback", "mock_avoid", "outbox", "votes"} <= tables
 
 
 def test_platform_commands_say_they_are_not_built_yet() -> None:

@@ -22,12 +22,15 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from bot.app import App
+from bot.app import App, build_app
+from bot.config import Settings
 from bot.core.clock import AdjustableClock
 from bot.core.commands import Arg, Command, Context, core_table, dispatch_line
-from bot.core.errors import Conflict, UsageError
+from bot.core.errors import Conflict, NotFound, UsageError
 from bot.core.messages import Message
 from bot.core.models import Caller, Community, Member
+from bot.core.ports import Grader
+from bot.core.submissions import human_size
 
 PLATFORM = "console"
 COMMUNITY_ID = "local"
@@ -113,13 +116,33 @@ def default_name() -> str:
     return name if name != "root" else "admin"
 
 
+async def read_local_file(path: str, max_bytes: int) -> str:
+    """The console's `--file`: a local text file, refused before reading when it is too big."""
+    return await asyncio.to_thread(_read_local_file, path, max_bytes)
+
+
+def _read_local_file(path: str, max_bytes: int) -> str:
+    file = Path(path).expanduser()
+    try:
+        size = file.stat().st_size
+    except OSError:
+        raise NotFound(f"No file at {path}.") from None
+    if not file.is_file():
+        raise UsageError(f"{path} is not a file.")
+    if size > max_bytes:
+        raise UsageError(f"{path} is {human_size(size)}; the limit is {human_size(max_bytes)}.")
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text.") from None
+
+
 class Console:
     """One local community and the member typing into it."""
 
     def __init__(self, app: App, output: Output, *, name: str | None = None) -> None:
         self.app = app
         self.output = output
-        self.chat = ConsoleChat(output)
         self.founder = (name or default_name()).strip()
         self.caller: Caller | None = None
         self.table = core_table().extended(self._console_commands())
@@ -206,12 +229,19 @@ class Console:
         if not text or text.startswith("#"):
             return None
         caller = await self._refresh_community()
-        ctx = Context(self.app.services, caller, self.table, PLATFORM)
+        ctx = Context(self.app.services, caller, self.table, PLATFORM, read_local_file)
         reply = await dispatch_line(ctx, text)
         self.output.emit(reply)
+        await self.app.services.tick()
         return reply
 
+    async def _tick_forever(self, every_s: float = 30.0) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            await self.app.services.tick()
+
     async def run_script(self, lines: Iterable[str]) -> None:
+        await self.app.services.tick()
         for line in lines:
             await self.handle(line)
 
@@ -237,7 +267,9 @@ class Console:
                 ),
             )
         )
+        await self.app.services.tick()
         await self.handle("/daily")
+        ticker = asyncio.create_task(self._tick_forever())
         try:
             while True:
                 assert self.caller is not None
@@ -251,6 +283,7 @@ class Console:
                     break
                 await self.handle(line)
         finally:
+            ticker.cancel()
             if readline is not None and history is not None:
                 try:
                     history.parent.mkdir(parents=True, exist_ok=True)
@@ -260,17 +293,27 @@ class Console:
 
 
 async def run_console(
-    app: App, *, name: str | None, as_json: bool, stdin: TextIO | None = None, stdout: TextIO | None = None
+    settings: Settings,
+    *,
+    name: str | None,
+    as_json: bool,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    grader: Grader | None = None,
 ) -> int:
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     interactive = stdin.isatty() and not as_json
     output = Output(stdout, as_json=as_json, color=interactive and stdout.isatty())
-    console = Console(app, output, name=name)
-    await console.start()
-    if interactive:
-        await console.run_interactive(app.settings.database.parent / "console_history")
-    else:
-        await console.run_script(stdin)
+    app = await build_app(settings, clock=AdjustableClock(), chat=ConsoleChat(output), grader=grader)
+    try:
+        console = Console(app, output, name=name)
+        await console.start()
+        if interactive:
+            await console.run_interactive(settings.database.parent / "console_history")
+        else:
+            await console.run_script(stdin)
+    finally:
+        await app.close()
     return 0
 

@@ -292,7 +292,7 @@ def parse_question(data: Any, *, file_stem: str | None = None, folder: str | Non
             compare=compare,
             tolerance=tolerance,
             time_limit_s=_number(data, "time_limit_s", 0.1, 30.0) if "time_limit_s" in data else None,
-            memory_mb=int(_number(data, "memory_mb", 32, 2048)) if "memory_mb" in data else None,
+            memory_mb=int(_number(data, "memory_mb", 64, 2048)) if "memory_mb" in data else None,
             reference=_check_code(data["reference"], "reference", entry),
             wrong=tuple(_check_code(w, f"wrong[{i}]", entry) for i, w in enumerate(wrong_list)),
         )

@@ -16,13 +16,16 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core import views
+from bot.core.daily import parse_pattern
 from bot.core.errors import Forbidden, NotFound, OnsiteError, UnknownCommand, UsageError
 from bot.core.leaderboard import PERIODS
 from bot.core.messages import Field, Message, error
 from bot.core.models import TRACKS, Caller
 from bot.core.services import Services
+from bot.core.submissions import MAX_CODE_BYTES
 
 
 @dataclass(frozen=True)
@@ -46,14 +49,19 @@ class Arg:
         return f"<{text}>" if self.required else f"[{text}]"
 
 
+FileReader = Callable[[str, int], Awaitable[str]]
+
+
 @dataclass(frozen=True)
 class Context:
-    """Everything a handler sees: the services, who is calling, and the table (for /help)."""
+    """Everything a handler sees: the services, who is calling, the table (for /help), and how
+    this platform reads a `file` argument (a path on the console, an attachment elsewhere)."""
 
     services: Services
     caller: Caller
     table: CommandTable
     platform: str = "console"
+    read_file: FileReader | None = None
 
 
 Handler = Callable[[Context, Mapping[str, Any]], Awaitable[Message]]
@@ -115,6 +123,7 @@ class CommandTable:
 
 # -- line parsing --------------------------------------------------------------------------------
 
+TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _TOKEN = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|(\S+))')
 
 
@@ -319,6 +328,111 @@ async def cmd_stats(ctx: Context, args: Mapping[str, Any]) -> Message:
     return views.stats_card(await ctx.services.leaderboard.member_stats(community, member))
 
 
+async def cmd_submit(ctx: Context, args: Mapping[str, Any]) -> Message:
+    code = None
+    if "file" in args:
+        if ctx.read_file is None:
+            raise UsageError("This platform takes code as an attachment or pasted text, not a --file path.")
+        code = await ctx.read_file(args["file"], MAX_CODE_BYTES)
+    return await ctx.services.submissions.submit(ctx.caller, args["id"], text=args.get("answer"), code=code)
+
+
+async def cmd_hint(ctx: Context, args: Mapping[str, Any]) -> Message:
+    q = ctx.services.bank.get(args["id"])
+    if not q.hints:
+        raise NotFound(f"`{q.id}` has no hints.")
+    n = args.get("number", 1)
+    if n > len(q.hints):
+        raise UsageError(f"`{q.id}` has {len(q.hints)} hint(s).")
+    more = f" Next: /hint {q.id} --number {n + 1}" if n < len(q.hints) else ""
+    return Message(title=f"Hint {n} of {len(q.hints)} · {q.title}", body=q.hints[n - 1], footer=more.strip(),
+                   ephemeral=True)
+
+
+async def cmd_answers(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.submissions.answers(ctx.caller, args["id"])
+
+
+async def cmd_vote(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.submissions.vote(ctx.caller, args["id"], args["member"])
+
+
+async def cmd_hide(ctx: Context, args: Mapping[str, Any]) -> Message:
+    hide = args["value"] == "on"
+    await ctx.services.store.update_member(ctx.caller.member.id, hide_from_leaderboard=int(hide))
+    text = "You are hidden from the leaderboard" if hide else "You are shown on the leaderboard again"
+    return Message(body=f"{text}; your points still count.", ephemeral=True)
+
+
+async def cmd_my_timezone(ctx: Context, args: Mapping[str, Any]) -> Message:
+    tz = check_timezone(args["timezone"])
+    await ctx.services.store.update_member(ctx.caller.member.id, timezone=tz)
+    return Message(body=f"Your timezone is now {tz}; streaks count days in it.", ephemeral=True)
+
+
+def check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"{value!r} is not an IANA timezone such as Europe/Berlin or America/New_York.") from None
+    return value
+
+
+def check_time(value: str) -> str:
+    if not TIME_OF_DAY.match(value):
+        raise UsageError(f"{value!r} is not a 24-hour time HH:MM such as 09:00.")
+    return value
+
+
+async def cmd_setup(ctx: Context, args: Mapping[str, Any]) -> Message:
+    store = ctx.services.store
+    community = ctx.caller.community
+    what, value = args.get("setting"), args.get("value", "")
+    if what is not None:
+        if not value:
+            raise UsageError(f"Give a value: /admin setup {what} <value>.")
+        changes: dict[str, Any] = {}
+        if what == "channel":
+            changes["channel"] = value.lstrip("#").strip()
+        elif what == "time":
+            changes["post_time"] = check_time(value)
+        elif what == "timezone":
+            changes["timezone"] = check_timezone(value)
+        elif what == "tracks":
+            tracks = [t for t in re.split(r"[\s,]+", value.lower()) if t]
+            unknown = [t for t in tracks if t not in TRACKS]
+            if unknown or not tracks:
+                raise UsageError(f"Tracks are {', '.join(TRACKS)}; got {', '.join(unknown) or 'none'}.")
+            changes["tracks"] = tuple(t for t in TRACKS if t in tracks)
+        elif what == "reveal-time":
+            changes["reveal_time"] = None if value == "next-round" else check_time(value)
+        elif what == "pattern":
+            try:
+                changes["difficulty_pattern"] = ",".join(parse_pattern(value))
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+        community = await store.update_community(community.id, **changes)
+        await ctx.services.schedule_changed(community)
+    reveal = await store.community_setting(community.id, "reveal_time")
+    pattern = await store.community_setting(community.id, "difficulty_pattern")
+    return Message(
+        title=f"Settings · {community.name}" if what is None else f"Updated {what} · {community.name}",
+        fields=(
+            Field("Channel", f"#{community.channel}" if community.channel else "not set", True),
+            Field("Post time", f"{community.post_time} {community.timezone}", True),
+            Field("Reveal", reveal or "when the next round posts", True),
+            Field("Tracks", ", ".join(community.tracks)),
+            Field("Difficulty by weekday (Mon-Sun)", pattern),
+        ),
+        ephemeral=True,
+    )
+
+
+async def cmd_post_now(ctx: Context, args: Mapping[str, Any]) -> Message:
+    day = await ctx.services.daily.post_now(ctx.caller.community)
+    return Message(body=f"Posted the round of {day:%a %d %b} in #{ctx.caller.community.channel}.", ephemeral=True)
+
+
 def core_table() -> CommandTable:
     """The commands every platform offers."""
     table = CommandTable()
@@ -361,6 +475,83 @@ def core_table() -> CommandTable:
                 Arg("page", "page number", kind="int", flag=True),
             ),
             examples=("/leaderboard", "/leaderboard month coding", "/leaderboard all --page 2"),
+        )
+    )
+    table.add(
+        Command(
+            "submit",
+            "Answer a question: code (a file or pasted), a letter or number, or a written answer.",
+            cmd_submit,
+            (
+                Arg("id", "the question id", required=True, kind="question"),
+                Arg("answer", "your answer: a letter, a number, written text or pasted code", kind="rest"),
+                Arg("file", "a .py file with your solution", kind="file", flag=True),
+            ),
+            examples=("/submit pair-sum-count --file solution.py", "/submit overfit-first-step B"),
+        )
+    )
+    table.add(
+        Command(
+            "hint",
+            "A hint for a question, one at a time.",
+            cmd_hint,
+            (Arg("id", "the question id", required=True, kind="question"), Arg("number", "which hint", kind="int", flag=True)),
+            examples=("/hint pair-sum-count",),
+        )
+    )
+    table.add(
+        Command(
+            "answers",
+            "Read the community's written answers to a revealed design or behavioral question.",
+            cmd_answers,
+            (Arg("id", "the question id", required=True, kind="question"),),
+        )
+    )
+    table.add(
+        Command(
+            "vote",
+            "Vote for a member's written answer after the reveal (+1 point to them).",
+            cmd_vote,
+            (Arg("id", "the question id", required=True, kind="question"), Arg("member", "the author", required=True, kind="member")),
+        )
+    )
+    table.add(
+        Command(
+            "settings hide-from-leaderboard",
+            "Hide yourself from the leaderboard (your points still count).",
+            cmd_hide,
+            (Arg("value", "on or off", required=True, kind="choice", choices=("on", "off")),),
+        )
+    )
+    table.add(
+        Command(
+            "settings timezone",
+            "Your timezone, so streaks follow your own days.",
+            cmd_my_timezone,
+            (Arg("timezone", "an IANA name such as Europe/Berlin", required=True),),
+        )
+    )
+    table.add(
+        Command(
+            "admin setup",
+            "Show or change the community's settings: channel, time, timezone, tracks, reveal-time, pattern.",
+            cmd_setup,
+            (
+                Arg("setting", "what to change", kind="choice",
+                    choices=("channel", "time", "timezone", "tracks", "reveal-time", "pattern")),
+                Arg("value", "the new value", kind="rest"),
+            ),
+            admin=True,
+            examples=("/admin setup time 08:30", "/admin setup timezone Europe/Berlin",
+                      "/admin setup tracks coding ml-theory", "/admin setup pattern easy,easy,medium,medium,medium,hard,hard"),
+        )
+    )
+    table.add(
+        Command(
+            "admin post-now",
+            "Post the current daily round now (never twice).",
+            cmd_post_now,
+            admin=True,
         )
     )
     table.add(

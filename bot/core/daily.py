@@ -11,30 +11,37 @@ Decisions:
   different communities get different orders.
 - The first reader of a round claims its slots (`Store.claim_daily`, unique per community, date and
   track), so every process and every command agrees on the day's questions.
+
+Posting and revealing (`tick`, called by the scheduler at each community's post time, every minute
+for catch-up and retries, and by the console after every command):
+- At the post time in the community's timezone the round is announced: one post per track goes into
+  the outbox under the key `post:<daily post id>` in one transaction, so it is announced once, ever,
+  whichever process gets there first. If the bot was down at post time it posts at start only within
+  the grace window (`ONSITE_DAILY_GRACE_MINUTES`, default 360); a later start leaves the day unposted
+  (members still see it with /daily).
+- A round is revealed when the next round's post time arrives (or at the community's `reveal_time`
+  after its post, when one is set): answer, explanation and stats (attempts, solve rate, first
+  solvers). The reveal is enqueued in the same transaction that marks the post revealed. Reveals go
+  before the next round's posts. After a long downtime only the most recent round gets a message;
+  older ones are marked revealed quietly.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.core import views
 from bot.core.bank import Bank
 from bot.core.clock import Clock
-from bot.core.models import DIFFICULTIES, Community, DailyPost, Question
+from bot.core.errors import Conflict
+from bot.core.models import DIFFICULTIES, Community, OutboxItem, Question, RoundItem
+from bot.core.outbox import Outbox
 from bot.core.ports import Store
 
 DEFAULT_PATTERN: tuple[str, ...] = ("easy", "easy", "medium", "medium", "medium", "hard", "hard")
-
-
-@dataclass(frozen=True)
-class RoundItem:
-    """One track of a round: the claimed slot and its question (None if it left the bank)."""
-
-    post: DailyPost
-    question: Question | None
 
 
 def parse_pattern(text: str | None) -> tuple[str, ...]:
@@ -52,6 +59,22 @@ def round_date(community: Community, now: datetime) -> date:
     local = now.astimezone(ZoneInfo(community.timezone))
     hour, minute = (int(x) for x in community.post_time.split(":"))
     return local.date() if local.time() >= time(hour, minute) else local.date() - timedelta(days=1)
+
+
+def at_local(community: Community, day: date, hhmm: str) -> datetime:
+    """The UTC instant of a local wall-clock time on a community's date."""
+    hour, minute = (int(x) for x in hhmm.split(":"))
+    local = datetime.combine(day, time(hour, minute), tzinfo=ZoneInfo(community.timezone))
+    return local.astimezone(ZoneInfo("UTC"))
+
+
+def reveal_due(community: Community, day: date, reveal_time: str | None) -> datetime:
+    """When the round of `day` is revealed: the next round's post time, or the first `reveal_time` after the post."""
+    if not reveal_time:
+        return at_local(community, day + timedelta(days=1), community.post_time)
+    posted = at_local(community, day, community.post_time)
+    candidate = at_local(community, day, reveal_time)
+    return candidate if candidate > posted else at_local(community, day + timedelta(days=1), reveal_time)
 
 
 def _stable_key(community_id: int, day: date, qid: str) -> str:
@@ -88,12 +111,14 @@ def choose_question(
 
 
 class DailyService:
-    """Reads and claims the rounds of a community."""
+    """Reads, claims, posts and reveals the rounds of a community."""
 
-    def __init__(self, store: Store, bank: Bank, clock: Clock) -> None:
+    def __init__(self, store: Store, bank: Bank, clock: Clock, outbox: Outbox, *, grace: timedelta) -> None:
         self.store = store
         self.bank = bank
         self.clock = clock
+        self.outbox = outbox
+        self.grace = grace
 
     async def current_round(self, community: Community) -> tuple[date, list[RoundItem]]:
         """The current round of every enabled track, claiming slots nobody has claimed yet."""
@@ -116,3 +141,66 @@ class DailyService:
                 post, _ = await self.store.claim_daily(community.id, day, track, question.id, now=self.clock.now())
             items.append(RoundItem(post, self.bank.get(post.question_id) if post.question_id in self.bank else None))
         return items
+
+    async def tick(self, community: Community) -> None:
+        """Do whatever is due for one community: reveals first, then the current round's post."""
+        now = self.clock.now()
+        await self.reveal_due_rounds(community, now)
+        day = round_date(community, now)
+        if community.channel and not await self.store.round_announced(community.id, day):
+            if now - at_local(community, day, community.post_time) <= self.grace:
+                await self.announce(community, day)
+
+    async def post_now(self, community: Community) -> date:
+        """Admin: post the current round now; refuses when it was already posted."""
+        if not community.channel:
+            raise Conflict("Set the channel first: /admin setup channel <name>.")
+        now = self.clock.now()
+        await self.reveal_due_rounds(community, now)
+        day = round_date(community, now)
+        if await self.store.round_announced(community.id, day):
+            raise Conflict(f"The round of {day:%a %d %b} was already posted; it is never posted twice.")
+        await self.announce(community, day)
+        return day
+
+    async def announce(self, community: Community, day: date) -> None:
+        items = await self.round_on(community, day)
+        assert community.channel
+        outgoing = [
+            OutboxItem(
+                community_id=community.id,
+                key=f"post:{item.post.id}",
+                purpose="post",
+                channel=community.channel,
+                daily_post_id=item.post.id,
+                message=views.daily_post(item.question, day),
+            )
+            for item in items
+            if item.question is not None
+        ]
+        await self.store.enqueue(outgoing, now=self.clock.now())
+        await self.outbox.deliver()
+
+    async def reveal_due_rounds(self, community: Community, now: datetime) -> None:
+        reveal_time = await self.store.community_setting(community.id, "reveal_time")
+        due = [p for p in await self.store.announced_unrevealed(community.id) if now >= reveal_due(community, p.date, reveal_time)]
+        if not due:
+            return
+        latest = max(p.date for p in due)
+        items = []
+        for post in due:
+            if post.date != latest or post.question_id not in self.bank or not community.channel:
+                continue
+            stats = await self.store.post_stats(post.id)
+            items.append(
+                OutboxItem(
+                    community_id=community.id,
+                    key=f"reveal:{post.id}",
+                    purpose="reveal",
+                    channel=community.channel,
+                    daily_post_id=post.id,
+                    message=views.reveal(self.bank.get(post.question_id), post.date, stats),
+                )
+            )
+        await self.store.enqueue(items, now=now, revealed=[p.id for p in due])
+        await self.outbox.deliver()

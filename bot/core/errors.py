@@ -31,5 +31,13 @@ class Conflict(OnsiteError):
     """The action clashes with the current state (already graded, already posted, ...)."""
 
 
+class Busy(OnsiteError):
+    """The judge is saturated or this member already has a submission in flight."""
+
+    def __init__(self, message: str, retry_after_s: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable and the problem."""

@@ -6,6 +6,7 @@ instead of loose dicts.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -272,6 +273,14 @@ class DailyPost:
 
 
 @dataclass(frozen=True)
+class RoundItem:
+    """One track of a round: the claimed slot and its question (None if it left the bank)."""
+
+    post: DailyPost
+    question: Question | None
+
+
+@dataclass(frozen=True)
 class Standing:
     """One line of a leaderboard."""
 
@@ -311,3 +320,165 @@ class MemberStats:
 def as_tuple(value: Sequence[Any] | None) -> tuple[Any, ...]:
     """Lists from YAML or JSON become tuples so frozen dataclasses stay hashable-ish and immutable."""
     return tuple(value) if value is not None else ()
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """A message the bot will send on its own: to a channel, or as a DM to a member."""
+
+    community_id: int
+    key: str
+    purpose: str  # post | reveal | announce | dm
+    message: Any  # a bot.core.messages.Message
+    channel: str | None = None
+    member_id: int | None = None
+    daily_post_id: int | None = None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """An outbox entry as stored, with its delivery state."""
+
+    id: int
+    community_id: int
+    key: str
+    purpose: str
+    channel: str | None
+    member_id: int | None
+    daily_post_id: int | None
+    message: Mapping[str, Any]
+    attempts: int
+    sent_at: str | None
+    ref: str | None
+    failed_at: str | None
+    last_error: str | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> OutboxRow:
+        return cls(
+            id=int(row["id"]),
+            community_id=int(row["community_id"]),
+            key=str(row["key"]),
+            purpose=str(row["purpose"]),
+            channel=row["channel"],
+            member_id=row["member_id"],
+            daily_post_id=row["daily_post_id"],
+            message=json.loads(row["message"]),
+            attempts=int(row["attempts"]),
+            sent_at=row["sent_at"],
+            ref=row["ref"],
+            failed_at=row["failed_at"],
+            last_error=row["last_error"],
+        )
+
+
+@dataclass(frozen=True)
+class NewSubmission:
+    """A graded or checked submission about to be stored."""
+
+    community_id: int
+    member_id: int
+    question_id: str
+    track: str
+    kind: str  # code | choice | numeric | written
+    content: str
+    verdict: str  # grader verdicts, or correct / incorrect / recorded
+    correct: bool
+    daily_post_id: int | None = None
+    passed: int | None = None
+    total: int | None = None
+    score: float | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class PointAward:
+    points: int
+    reason: str
+    key: str
+
+
+@dataclass(frozen=True)
+class RecordedSubmission:
+    id: int
+    first_solve: bool
+    position: int  # 1-based order among the daily post's solvers; 0 when not a daily solve
+    awarded: tuple[PointAward, ...]
+
+    @property
+    def points(self) -> int:
+        return sum(a.points for a in self.awarded)
+
+
+@dataclass(frozen=True)
+class PostStats:
+    attempted: int
+    solved: int
+    first_solvers: tuple[str, ...]
+
+    @property
+    def solve_rate(self) -> float | None:
+        return None if self.attempted == 0 else self.solved / self.attempted
+
+
+@dataclass(frozen=True)
+class VerdictTest:
+    """One test of a graded run; input/expected/got only for visible tests."""
+
+    name: str
+    verdict: str
+    visible: bool
+    time_ms: float = 0.0
+    input: Any = None
+    expected: Any = None
+    got: Any = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the judge said about a code submission (the grader's JSON contract, typed)."""
+
+    verdict: str
+    passed: int
+    total: int
+    time_ms: float
+    message: str = ""
+    tests: tuple[VerdictTest, ...] = ()
+    tier: str = ""
+    stdout: str = ""
+    stderr: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.verdict == "accepted"
+
+    @property
+    def first_failure(self) -> VerdictTest | None:
+        return next((t for t in self.tests if t.verdict not in ("accepted", "skipped")), None)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
+        return cls(
+            verdict=str(d["verdict"]),
+            passed=int(d.get("passed", 0)),
+            total=int(d.get("total", 0)),
+            time_ms=float(d.get("time_ms", 0.0)),
+            message=str(d.get("message", "")),
+            tests=tuple(
+                VerdictTest(
+                    name=str(t.get("name", "")),
+                    verdict=str(t.get("verdict", "")),
+                    visible=bool(t.get("visible", False)),
+                    time_ms=float(t.get("time_ms", 0.0)),
+                    input=t.get("input"),
+                    expected=t.get("expected"),
+                    got=t.get("got"),
+                    message=str(t.get("message", "")),
+                )
+                for t in d.get("tests", ())
+            ),
+            tier=str(d.get("tier", "")),
+            stdout=str(d.get("stdout", "")),
+            stderr=str(d.get("stderr", "")),
+        )

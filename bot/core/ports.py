@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
 from bot.core.messages import Message
-from bot.core.models import Community, DailyPost, Member, Standing, TrackStats
+from bot.core.models import (
+    Community,
+    DailyPost,
+    Member,
+    NewSubmission,
+    OutboxItem,
+    OutboxRow,
+    PointAward,
+    PostStats,
+    Question,
+    RecordedSubmission,
+    Standing,
+    TrackStats,
+    Verdict,
+)
+
+
+class DeliveryError(Exception):
+    """An adapter could not deliver a message. `permanent` errors (a missing permission, an
+    unknown channel) are not retried; the message says what an admin must fix."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class Chat(Protocol):
@@ -94,3 +117,59 @@ class Store(Protocol):
     async def track_stats(self, member_id: int) -> list[TrackStats]: ...
 
     async def total_points(self, member_id: int) -> int: ...
+
+    async def enqueue(self, items: Sequence[OutboxItem], *, now: datetime, revealed: Sequence[int] = ()) -> int: ...
+
+    async def claim_outbox(self, *, now: datetime, lease_s: float, limit: int = 100) -> list[OutboxRow]: ...
+
+    async def outbox_sent(self, row: OutboxRow, ref: str, *, now: datetime) -> None: ...
+
+    async def outbox_failed(self, row: OutboxRow, error: str, *, retry_at: datetime | None, now: datetime) -> None: ...
+
+    async def outbox_rows(self, community_id: int) -> list[OutboxRow]: ...
+
+    async def round_announced(self, community_id: int, day: date) -> bool: ...
+
+    async def announced_unrevealed(self, community_id: int) -> list[DailyPost]: ...
+
+    async def revealed_post(self, community_id: int, question_id: str) -> DailyPost | None: ...
+
+    async def record_submission(
+        self, sub: NewSubmission, *, now: datetime, points: Callable[[int, bool], Sequence[PointAward]]
+    ) -> RecordedSubmission: ...
+
+    async def submissions_of(self, member_id: int, question_id: str) -> list[Any]: ...
+
+    async def post_stats(self, post_id: int) -> PostStats: ...
+
+    async def written_answers(self, community_id: int, question_id: str) -> list[Any]: ...
+
+    async def add_vote(self, submission_id: int, voter_id: int, *, now: datetime) -> bool: ...
+
+    async def daily_solve_times(self, member_ids: Sequence[int]) -> dict[int, list[datetime]]: ...
+
+    async def mocks_done(self, member_id: int) -> int: ...
+
+    async def admins(self, community_id: int) -> list[Member]: ...
+
+    async def add_points(
+        self,
+        *,
+        community_id: int,
+        member_id: int,
+        points: int,
+        reason: str,
+        now: datetime,
+        track: str | None = None,
+        question_id: str | None = None,
+        submission_id: int | None = None,
+        dedupe_key: str | None = None,
+    ) -> bool: ...
+
+
+class Grader(Protocol):
+    """The judge as the core sees it; `bot.app.PoolGrader` wraps the sandboxed grader pool."""
+
+    async def grade(self, question: Question, code: str, *, key: str) -> Verdict:
+        """Grade code against the question's tests; raises `errors.Busy` when the judge is saturated."""
+        ...

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from bot.core.daily import RoundItem
 from bot.core.leaderboard import Page
-from bot.core.messages import Field, Message
-from bot.core.models import TRACK_LABELS, MemberStats, Question
+from bot.core.messages import Button, Field, Message
+from bot.core.models import CODE_TRACKS, TRACK_LABELS, WRITTEN_TRACKS, MemberStats, PostStats, Question, RoundItem
 
 PROMPT_PREVIEW = 280
 
@@ -116,3 +116,54 @@ def stats_card(stats: MemberStats) -> Message:
         )
     body = "" if stats.tracks else "No submissions yet."
     return Message(title=f"Stats · {stats.member.display_name}", body=body, fields=tuple(fields))
+
+
+def how_to_submit(q: Question) -> str:
+    if q.track in CODE_TRACKS:
+        return f"Submit: /submit {q.id} --file solution.py (or paste the code after the id)"
+    if q.kind == "choice":
+        return f"Answer: /submit {q.id} <letter>"
+    if q.kind == "numeric":
+        return f"Answer: /submit {q.id} <number>"
+    return f"Answer: /submit {q.id} <your answer in writing>"
+
+
+def daily_post(q: Question, day: date) -> Message:
+    """The public post of one daily question, with its actions."""
+    card = question_card(q, heading=f"Daily {TRACK_LABELS[q.track]} · {day:%a %d %b}")
+    buttons = (
+        Button("Submit", "submit", q.id, style="primary"),
+        Button("Hint", "hint", q.id),
+        Button("Discuss", "discuss", q.id),
+    )
+    return replace(card, buttons=buttons if q.hints else (buttons[0], buttons[2]), footer=f"{how_to_submit(q)} · id: {q.id}")
+
+
+def reveal(q: Question, day: date, stats: PostStats) -> Message:
+    """The answer to a past daily question, with how the community did."""
+    fields: list[Field] = [Field("Question", f"{q.title} `{q.id}`")]
+    code = None
+    body = q.explanation or ""
+    if q.track in CODE_TRACKS:
+        code = q.reference
+    elif q.kind == "choice":
+        letter = str(q.answer)
+        fields.append(Field("Answer", f"**{letter}.** {q.choices['ABCDEFGH'.index(letter)]}"))
+    elif q.kind == "numeric":
+        fields.append(Field("Answer", f"{q.answer:g}" + (f" (±{q.tolerance:g})" if q.tolerance else "")))
+    if q.track in WRITTEN_TRACKS:
+        body = (q.outline or "").strip()
+        fields.append(Field("Rubric", "\n".join(f"**{r.point}**: {r.description}" for r in q.rubric)))
+        fields.append(Field("Peer votes", f"Read the answers with /answers {q.id} and vote with /vote {q.id} <member>."))
+    rate = f"{stats.solve_rate:.0%}" if stats.solve_rate is not None else "-"
+    fields.append(Field("Attempts", str(stats.attempted), inline=True))
+    fields.append(Field("Solve rate", rate, inline=True))
+    fields.append(Field("First solvers", ", ".join(stats.first_solvers) or "nobody yet", inline=True))
+    return Message(
+        title=f"Answer · {TRACK_LABELS[q.track]} of {day:%a %d %b}",
+        body=body,
+        fields=tuple(fields),
+        code=code,
+        footer=f"Question id: {q.id}",
+        kind="reveal",
+    )

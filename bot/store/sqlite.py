@@ -14,19 +14,32 @@ Decisions:
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from bot.core.models import Community, DailyPost, Member, Standing, TrackStats
+from bot.core.models import (
+    Community,
+    DailyPost,
+    Member,
+    NewSubmission,
+    OutboxItem,
+    OutboxRow,
+    PointAward,
+    PostStats,
+    RecordedSubmission,
+    Standing,
+    TrackStats,
+)
 
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 COMMUNITY_SETTINGS = frozenset(
@@ -440,7 +453,7 @@ class Store:
         """Per track: distinct questions attempted and distinct questions solved."""
         rows = await self._all(
             "SELECT track, COUNT(DISTINCT question_id) AS attempts,"
-            " COUNT(DISTINCT CASE WHEN verdict IN ('accepted', 'correct') THEN question_id END) AS solved"
+            " COUNT(DISTINCT CASE WHEN verdict IN ('accepted', 'correct', 'recorded') THEN question_id END) AS solved"
             " FROM submissions WHERE member_id = ? GROUP BY track",
             (member_id,),
         )
@@ -459,6 +472,208 @@ class Store:
             row = await self._one(f"SELECT COUNT(*) FROM {table}")
             counts[table] = int(row[0]) if row else 0
         return counts
+
+
+    # -- outbox ----------------------------------------------------------------------------------
+
+    async def enqueue(self, items: Sequence[OutboxItem], *, now: datetime, revealed: Sequence[int] = ()) -> int:
+        """Write outbound messages (and mark daily posts revealed) in one transaction; returns how many were new.
+
+        A key already in the outbox is skipped, which is what makes every post, reveal and
+        announcement happen at most once across restarts and processes.
+        """
+        created = 0
+        async with self.transaction() as db:
+            for post_id in revealed:
+                await db.execute(
+                    "UPDATE daily_posts SET revealed_at = ? WHERE id = ? AND revealed_at IS NULL", (iso(now), post_id)
+                )
+            for item in items:
+                cur = await db.execute(
+                    "INSERT INTO outbox (community_id, key, purpose, channel, member_id, daily_post_id, message,"
+                    " created_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                    (item.community_id, item.key, item.purpose, item.channel, item.member_id, item.daily_post_id,
+                     json.dumps(item.message.to_dict()), iso(now), iso(now)),
+                )
+                created += cur.rowcount
+        return created
+
+    async def claim_outbox(self, *, now: datetime, lease_s: float, limit: int = 100) -> list[OutboxRow]:
+        """Atomically lease due, unsent messages to this process, oldest first."""
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "UPDATE outbox SET claimed_until = ?, attempts = attempts + 1 WHERE id IN ("
+                " SELECT id FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL AND not_before <= ?"
+                " AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY id LIMIT ?) RETURNING *",
+                (iso(now + timedelta(seconds=lease_s)), iso(now), iso(now), limit),
+            )
+            rows = await cur.fetchall()
+        return sorted((OutboxRow.from_row(r) for r in rows), key=lambda r: r.id)
+
+    async def outbox_sent(self, row: OutboxRow, ref: str, *, now: datetime) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE outbox SET sent_at = ?, ref = ?, claimed_until = NULL WHERE id = ?",
+                             (iso(now), ref, row.id))
+            if row.purpose == "post" and row.daily_post_id is not None:
+                await db.execute("UPDATE daily_posts SET posted_at = ?, message_ref = ? WHERE id = ?",
+                                 (iso(now), ref, row.daily_post_id))
+
+    async def outbox_failed(self, row: OutboxRow, error: str, *, retry_at: datetime | None, now: datetime) -> None:
+        """Record a failed send: retry later, or give up (`retry_at` None) keeping the error."""
+        async with self.transaction() as db:
+            if retry_at is None:
+                await db.execute("UPDATE outbox SET failed_at = ?, last_error = ?, claimed_until = NULL WHERE id = ?",
+                                 (iso(now), error[:500], row.id))
+            else:
+                await db.execute("UPDATE outbox SET not_before = ?, last_error = ?, claimed_until = NULL WHERE id = ?",
+                                 (iso(retry_at), error[:500], row.id))
+
+    async def outbox_rows(self, community_id: int) -> list[OutboxRow]:
+        rows = await self._all("SELECT * FROM outbox WHERE community_id = ? ORDER BY id", (community_id,))
+        return [OutboxRow.from_row(r) for r in rows]
+
+    async def round_announced(self, community_id: int, day: date) -> bool:
+        row = await self._one(
+            "SELECT 1 FROM outbox JOIN daily_posts AS p ON p.id = outbox.daily_post_id"
+            " WHERE p.community_id = ? AND p.date = ? AND outbox.purpose = 'post' LIMIT 1",
+            (community_id, day.isoformat()),
+        )
+        return row is not None
+
+    async def announced_unrevealed(self, community_id: int) -> list[DailyPost]:
+        """Daily posts that were announced and not yet revealed, oldest first."""
+        rows = await self._all(
+            "SELECT p.* FROM daily_posts AS p WHERE p.community_id = ? AND p.revealed_at IS NULL AND EXISTS"
+            " (SELECT 1 FROM outbox AS o WHERE o.daily_post_id = p.id AND o.purpose = 'post') ORDER BY p.date, p.id",
+            (community_id,),
+        )
+        return [DailyPost.from_row(r) for r in rows]
+
+    async def revealed_post(self, community_id: int, question_id: str) -> DailyPost | None:
+        row = await self._one(
+            "SELECT * FROM daily_posts WHERE community_id = ? AND question_id = ? AND revealed_at IS NOT NULL"
+            " ORDER BY date DESC LIMIT 1",
+            (community_id, question_id),
+        )
+        return DailyPost.from_row(row) if row else None
+
+    # -- submissions -----------------------------------------------------------------------------
+
+    async def record_submission(
+        self,
+        sub: NewSubmission,
+        *,
+        now: datetime,
+        points: Callable[[int, bool], Sequence[PointAward]],
+    ) -> RecordedSubmission:
+        """Store a graded submission and its points in one transaction.
+
+        `points(solve_position, first_solve)` is called inside the transaction, where the count of
+        earlier solvers is exact even with several processes (SQLite serialises writers).
+        """
+        async with self.transaction() as db:
+            first_solve = False
+            position = 0
+            if sub.correct:
+                cur = await db.execute(
+                    "SELECT 1 FROM submissions WHERE member_id = ? AND question_id = ? AND verdict IN ('accepted', 'correct', 'recorded')"
+                    " LIMIT 1", (sub.member_id, sub.question_id))
+                first_solve = await cur.fetchone() is None
+                if first_solve and sub.daily_post_id is not None:
+                    cur = await db.execute(
+                        "SELECT COUNT(DISTINCT member_id) FROM submissions WHERE daily_post_id = ?"
+                        " AND verdict IN ('accepted', 'correct', 'recorded') AND is_daily = 1", (sub.daily_post_id,))
+                    row = await cur.fetchone()
+                    position = (int(row[0]) if row else 0) + 1
+            cur = await db.execute(
+                "INSERT INTO submissions (community_id, member_id, question_id, track, daily_post_id, is_daily, kind,"
+                " content, verdict, passed, total, score, detail, created_at, graded_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (sub.community_id, sub.member_id, sub.question_id, sub.track, sub.daily_post_id,
+                 int(sub.daily_post_id is not None), sub.kind, sub.content, sub.verdict, sub.passed, sub.total,
+                 sub.score, sub.detail, iso(now), iso(now)),
+            )
+            submission_id = cur.lastrowid
+            assert submission_id is not None
+            awarded: list[PointAward] = []
+            for award in points(position, first_solve):
+                cur = await db.execute(
+                    "INSERT INTO points_ledger (community_id, member_id, points, reason, track, question_id,"
+                    " submission_id, dedupe_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (dedupe_key) DO NOTHING",
+                    (sub.community_id, sub.member_id, award.points, award.reason, sub.track, sub.question_id,
+                     submission_id, award.key, iso(now)),
+                )
+                if cur.rowcount == 1:
+                    awarded.append(award)
+        return RecordedSubmission(submission_id, first_solve, position, tuple(awarded))
+
+    async def submissions_of(self, member_id: int, question_id: str) -> list[aiosqlite.Row]:
+        return await self._all(
+            "SELECT * FROM submissions WHERE member_id = ? AND question_id = ? ORDER BY id", (member_id, question_id)
+        )
+
+    async def post_stats(self, post_id: int) -> PostStats:
+        """Attempts, solvers and the first three solvers of one daily post."""
+        row = await self._one(
+            "SELECT COUNT(DISTINCT member_id) AS attempted,"
+            " COUNT(DISTINCT CASE WHEN verdict IN ('accepted', 'correct', 'recorded') THEN member_id END) AS solved"
+            " FROM submissions WHERE daily_post_id = ? AND is_daily = 1",
+            (post_id,),
+        )
+        first = await self._all(
+            "SELECT m.display_name, MIN(s.id) AS first_id FROM submissions AS s JOIN members AS m ON m.id = s.member_id"
+            " WHERE s.daily_post_id = ? AND s.is_daily = 1 AND s.verdict IN ('accepted', 'correct', 'recorded')"
+            " GROUP BY s.member_id ORDER BY first_id LIMIT 3",
+            (post_id,),
+        )
+        return PostStats(
+            attempted=int(row["attempted"]) if row else 0,
+            solved=int(row["solved"]) if row else 0,
+            first_solvers=tuple(str(r["display_name"]) for r in first),
+        )
+
+    async def written_answers(self, community_id: int, question_id: str) -> list[aiosqlite.Row]:
+        return await self._all(
+            "SELECT s.id, s.member_id, m.display_name, s.content, s.score,"
+            " (SELECT COUNT(*) FROM votes AS v WHERE v.submission_id = s.id) AS votes"
+            " FROM submissions AS s JOIN members AS m ON m.id = s.member_id"
+            " WHERE s.community_id = ? AND s.question_id = ? AND s.kind = 'written' ORDER BY s.id",
+            (community_id, question_id),
+        )
+
+    async def add_vote(self, submission_id: int, voter_id: int, *, now: datetime) -> bool:
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "INSERT INTO votes (submission_id, voter_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (submission_id, voter_id, iso(now)),
+            )
+            return cur.rowcount == 1
+
+    async def daily_solve_times(self, member_ids: Sequence[int]) -> dict[int, list[datetime]]:
+        """When each member solved daily questions (for streaks in their own timezone)."""
+        if not member_ids:
+            return {}
+        marks = ",".join("?" * len(member_ids))
+        rows = await self._all(
+            f"SELECT member_id, created_at FROM submissions WHERE member_id IN ({marks}) AND is_daily = 1"
+            " AND verdict IN ('accepted', 'correct', 'recorded') ORDER BY created_at",
+            tuple(member_ids),
+        )
+        out: dict[int, list[datetime]] = {m: [] for m in member_ids}
+        for r in rows:
+            out[int(r["member_id"])].append(datetime.fromisoformat(r["created_at"]))
+        return out
+
+    async def mocks_done(self, member_id: int) -> int:
+        row = await self._one(
+            "SELECT COUNT(*) FROM mock_pair_members WHERE member_id = ? AND checked_in = 'met'", (member_id,)
+        )
+        return int(row[0]) if row else 0
+
+    async def admins(self, community_id: int) -> list[Member]:
+        rows = await self._all("SELECT * FROM members WHERE community_id = ? AND is_admin = 1 ORDER BY id", (community_id,))
+        return [Member.from_row(r) for r in rows]
 
 
 _STANDINGS_SQL = """

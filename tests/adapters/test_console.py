@@ -33,7 +33,8 @@ SCRIPT = "/help\n/daily\n/nonsense\n/question no-such-id\n"
 
 
 def test_script_mode_prints_four_replies_and_exits_0(tmp_path: Path) -> None:
-    result = console(tmp_path, SCRIPT)
+    # no catch-up post at start (its timing would depend on the time of day the test runs)
+    result = console(tmp_path, SCRIPT, ONSITE_DAILY_GRACE_MINUTES="0")
     assert result.returncode == 0, result.stderr
     replies = [r for r in result.stdout.split("\n\n") if r.strip()]
     assert len(replies) == 4
@@ -46,7 +47,7 @@ def test_script_mode_prints_four_replies_and_exits_0(tmp_path: Path) -> None:
 
 
 def test_json_mode_prints_one_object_per_reply(tmp_path: Path) -> None:
-    result = console(tmp_path, SCRIPT, "--json")
+    result = console(tmp_path, SCRIPT, "--json", ONSITE_DAILY_GRACE_MINUTES="0")
     assert result.returncode == 0, result.stderr
     objects = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(objects) == 4
@@ -67,8 +68,14 @@ def test_as_clock_and_admin_rights(tmp_path: Path) -> None:
     )
     result = console(tmp_path, script, "--json")
     assert result.returncode == 0, result.stderr
-    out = [json.loads(line) for line in result.stdout.splitlines()]
+    everything = [json.loads(line) for line in result.stdout.splitlines()]
+    out = [o for o in everything if o["to"] == "reply"]
     assert len(out) == 6
+    # moving the clock past the post time posted the round in the channel, right after the reply
+    assert everything[0]["to"] == "reply"
+    posts = [o for o in everything if o["to"] == "channel:#daily"]
+    assert len(posts) == 5 and all(p["title"].startswith("Daily ") for p in posts)
+    assert everything.index(posts[0]) == 1
     assert out[0]["body"] == "Clock set to Tue 24 Nov 2026 10:00 UTC."
     assert out[1]["title"] == "Daily round · Tue 24 Nov 2026"
     assert out[2]["body"] == "You are now alice, a member of Local community."
@@ -80,9 +87,14 @@ def test_as_clock_and_admin_rights(tmp_path: Path) -> None:
 def test_the_round_is_shared_between_processes_on_one_database(tmp_path: Path) -> None:
     first = console(tmp_path, "/admin clock 2026-11-24T10:00\n/daily\n", "--json")
     second = console(tmp_path, "/admin clock 2026-11-24T23:00\n/daily\n", "--json")
-    a = json.loads(first.stdout.splitlines()[1])
-    b = json.loads(second.stdout.splitlines()[1])
-    assert a["fields"] == b["fields"]
+    a = [json.loads(line) for line in first.stdout.splitlines()]
+    b = [json.loads(line) for line in second.stdout.splitlines()]
+    daily_a = next(o for o in a if o["to"] == "reply" and o["title"].startswith("Daily round"))
+    daily_b = next(o for o in b if o["to"] == "reply" and o["title"].startswith("Daily round"))
+    assert daily_a["fields"] == daily_b["fields"]
+    # the first process posted the round; the second, at the same day, did not post it again
+    assert sum(o["to"] == "channel:#daily" for o in a) == 5
+    assert sum(o["to"] == "channel:#daily" for o in b) == 0
 
 
 def test_a_bad_question_file_is_reported_and_skipped_and_the_bot_starts(tmp_path: Path) -> None:

@@ -1,0 +1,106 @@
+"""Delivery of everything the bot sends on its own (posts, reveals, announcements, DMs).
+
+The outbox is the transactional-outbox pattern: a message is written to the `outbox` table in the
+same transaction as the state it reports, under a unique key, so a restart or a second process can
+never create it twice. Delivery leases due rows to one process at a time (`claimed_until`), sends
+them through the `Chat` port in order, and records the platform reference. A failed send is retried
+with exponential backoff (30 s, 1 min, 2 min, ... capped at 1 h) up to `MAX_ATTEMPTS`; a permanent
+error (the adapter raises `DeliveryError(permanent=True)`, e.g. a missing permission) stops the
+retries at once and tells the community's admins by DM what to fix.
+
+The one window left: a process that dies after the platform accepted a message and before the
+`sent_at` update commits will send it again once the lease (60 s) expires. Adapters narrow it with
+platform idempotency where it exists (Discord's message nonce).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from bot.core.clock import Clock
+from bot.core.messages import Message
+from bot.core.models import OutboxItem, OutboxRow
+from bot.core.ports import Chat, DeliveryError, Store
+
+log = logging.getLogger(__name__)
+
+LEASE_S = 60.0
+MAX_ATTEMPTS = 8
+BASE_BACKOFF_S = 30.0
+MAX_BACKOFF_S = 3600.0
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(MAX_BACKOFF_S, BASE_BACKOFF_S * 2 ** max(0, attempts - 1)))
+
+
+class Outbox:
+    def __init__(self, store: Store, clock: Clock, chat: Chat | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.chat = chat
+
+    async def deliver(self, limit: int = 200) -> int:
+        """Send every due message; returns how many were sent. Safe to call from many places."""
+        if self.chat is None:
+            return 0
+        sent = 0
+        while True:
+            rows = await self.store.claim_outbox(now=self.clock.now(), lease_s=LEASE_S, limit=limit)
+            if not rows:
+                return sent
+            for row in rows:
+                if await self._send(row):
+                    sent += 1
+            if len(rows) < limit:
+                return sent
+
+    async def _send(self, row: OutboxRow) -> bool:
+        assert self.chat is not None
+        message = Message.from_dict(row.message)
+        try:
+            if row.member_id is not None:
+                member = await self.store.get_member(row.member_id)
+                if member is None:
+                    raise DeliveryError("the member no longer exists", permanent=True)
+                await self.chat.send_dm(member, message)
+                ref = f"dm:{member.id}"
+            else:
+                community = await self.store.get_community(row.community_id)
+                if community is None or not row.channel:
+                    raise DeliveryError("no channel to post in", permanent=True)
+                ref = await self.chat.post(community, row.channel, message)
+        except Exception as exc:  # any adapter failure is recorded, never lost
+            permanent = isinstance(exc, DeliveryError) and exc.permanent
+            now = self.clock.now()
+            give_up = permanent or row.attempts >= MAX_ATTEMPTS
+            await self.store.outbox_failed(row, str(exc) or type(exc).__name__,
+                                           retry_at=None if give_up else now + backoff(row.attempts), now=now)
+            log.warning("sending %s failed (attempt %d%s): %s", row.key, row.attempts,
+                        ", giving up" if give_up else "", exc)
+            if give_up and row.purpose != "dm":
+                await self._tell_admins(row, str(exc))
+            return False
+        await self.store.outbox_sent(row, ref, now=self.clock.now())
+        return True
+
+    async def _tell_admins(self, row: OutboxRow, error: str) -> None:
+        """A post that cannot be delivered is reported to the admins, once per failed message."""
+        items = [
+            OutboxItem(
+                community_id=row.community_id,
+                key=f"admin-alert:{row.key}:{admin.id}",
+                purpose="dm",
+                member_id=admin.id,
+                message=Message(
+                    title="A post could not be delivered",
+                    body=f"Onsite could not post in #{row.channel}: {error}",
+                    footer="Fix it, then run /admin post-now to post today's round.",
+                    kind="error",
+                ),
+            )
+            for admin in await self.store.admins(row.community_id)
+        ]
+        if items:
+            await self.store.enqueue(items, now=self.clock.now())

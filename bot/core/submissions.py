@@ -1,0 +1,384 @@
+"""Submit -> grade or check -> store -> score, for every kind of question.
+
+- Code (coding, ml-coding): at most `MAX_CODE_BYTES`; one submission per member in flight; graded by
+  the sandboxed judge through the `Grader` port. The private reply carries the verdict detail; a
+  public line "<member> solved today's <track> question" (never the code) goes to the channel for
+  a first daily solve. A judge fault (`internal_error`) or a busy judge stores nothing.
+- ml-theory: one attempt per question, checked at once; the explanation comes with the verdict.
+  A choice is a letter (`B`, `b)`, `(B)`); a number is plain (`0.8`, `-3`, `1e-3`, `1,000`).
+- Written (system-design, behavioral): 40 words to `MAX_WRITTEN_CHARS`, one answer per question.
+  Rubric coverage: a rubric point counts as covered when the answer contains one of its keywords
+  (or, without keywords, the words of its name), compared on lowercased word stems with `%` read as
+  "percent"; coverage = covered points / all points. It is an estimate to guide practice, shown
+  point by point; peers vote on the answers after the reveal.
+- A question whose answer was revealed in this community is closed: the member is told so and
+  nothing is stored. Scoring rules live in `scoring.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.core import scoring
+from bot.core.bank import Bank
+from bot.core.clock import Clock
+from bot.core.daily import round_date
+from bot.core.errors import Busy, Conflict, Forbidden, NotFound, UsageError
+from bot.core.messages import Field, Message
+from bot.core.models import (
+    CODE_TRACKS,
+    TRACK_LABELS,
+    WRITTEN_TRACKS,
+    Caller,
+    DailyPost,
+    NewSubmission,
+    OutboxItem,
+    PointAward,
+    Question,
+    RubricPoint,
+    Verdict,
+)
+from bot.core.outbox import Outbox
+from bot.core.ports import Grader, Store
+
+MAX_CODE_BYTES = 64 * 1024
+MAX_WRITTEN_CHARS = 8000
+MIN_WRITTEN_WORDS = 40
+MAX_SHOWN = 300
+
+
+def human_size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.1f} MB"
+    return f"{n / 1024:.1f} KB" if n >= 1024 else f"{n} bytes"
+
+
+# -- answer parsing and rubric coverage ----------------------------------------------------------
+
+_CHOICE = re.compile(r"^\(?\s*([A-Ha-h])\s*[).:]?$")
+_NUMBER = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)?(\.\d+)?([eE][+-]?\d+)?$")
+
+
+def parse_choice(text: str, choices: Sequence[str]) -> str:
+    match = _CHOICE.match(text.strip())
+    letters = "ABCDEFGH"[: len(choices)]
+    if not match or match.group(1).upper() not in letters:
+        raise UsageError(f"Answer with one letter from {', '.join(letters)}, for example: B.")
+    return match.group(1).upper()
+
+
+def parse_number(text: str) -> float:
+    cleaned = text.strip()
+    if not cleaned or not _NUMBER.match(cleaned) or not re.search(r"\d", cleaned):
+        raise UsageError(f"Answer with a plain number such as 0.25 (no units or %), got {text.strip()[:40]!r}.")
+    return float(cleaned.replace(",", ""))
+
+
+def _stem(word: str) -> str:
+    for suffix, keep in (("ing", 5), ("ed", 4), ("es", 4), ("s", 3)):
+        if word.endswith(suffix) and len(word) > keep and not word.endswith("ss"):
+            return word[: -len(suffix)]
+    return word
+
+
+def _stems(text: str) -> list[str]:
+    return [_stem(w) for w in re.findall(r"[a-z0-9]+", text.lower().replace("%", " percent "))]
+
+
+def _contains(haystack: Sequence[str], needle: Sequence[str]) -> bool:
+    n = len(needle)
+    return n > 0 and any(list(haystack[i : i + n]) == list(needle) for i in range(len(haystack) - n + 1))
+
+
+def rubric_coverage(answer: str, rubric: Sequence[RubricPoint]) -> tuple[list[RubricPoint], list[RubricPoint]]:
+    """(covered, missed) rubric points of a written answer."""
+    words = _stems(answer)
+    covered: list[RubricPoint] = []
+    missed: list[RubricPoint] = []
+    for point in rubric:
+        keys = point.keywords or tuple(w for w in re.findall(r"[a-z]+", point.point.lower()) if len(w) > 3)
+        (covered if any(_contains(words, _stems(k)) for k in keys) else missed).append(point)
+    return covered, missed
+
+
+def strip_fences(code: str) -> str:
+    """Code pasted in chat often comes wrapped in ``` fences."""
+    match = re.match(r"^\s*```[a-zA-Z0-9_+-]*\n(.*?)\n?```\s*$", code, re.S)
+    return match.group(1) if match else code
+
+
+@dataclass(frozen=True)
+class Context:
+    question: Question
+    post: DailyPost | None
+
+    @property
+    def daily(self) -> bool:
+        return self.post is not None
+
+
+class Submissions:
+    def __init__(self, store: Store, bank: Bank, clock: Clock, outbox: Outbox, grader: Grader | None) -> None:
+        self.store = store
+        self.bank = bank
+        self.clock = clock
+        self.outbox = outbox
+        self.grader = grader
+        self._grading: set[int] = set()
+
+    async def _context(self, caller: Caller, question_id: str) -> Context:
+        question = self.bank.get(question_id)
+        community = caller.community
+        day = round_date(community, self.clock.now())
+        current = next(
+            (p for p in await self.store.daily_posts_on(community.id, day) if p.question_id == question.id), None
+        )
+        if current is None:
+            revealed = await self.store.revealed_post(community.id, question.id)
+            if revealed is not None:
+                raise Conflict(
+                    f"The answer to `{question.id}` was revealed on {revealed.date:%a %d %b}; it is closed for "
+                    f"submissions. /question {question.id} shows it, /daily has today's questions."
+                )
+        return Context(question, current)
+
+    async def submit(self, caller: Caller, question_id: str, *, text: str | None, code: str | None) -> Message:
+        ctx = await self._context(caller, question_id)
+        q = ctx.question
+        if q.track in CODE_TRACKS:
+            return await self._code(caller, ctx, code if code is not None else text)
+        if q.track in WRITTEN_TRACKS:
+            return await self._written(caller, ctx, text)
+        return await self._theory(caller, ctx, text)
+
+    # -- code --------------------------------------------------------------------------------------
+
+    async def _code(self, caller: Caller, ctx: Context, code: str | None) -> Message:
+        q = ctx.question
+        if code is None or not code.strip():
+            raise UsageError(f"Send your code: /submit {q.id} --file solution.py, or paste it after the id.")
+        code = strip_fences(code)
+        size = len(code.encode("utf-8", "surrogatepass"))
+        if size > MAX_CODE_BYTES:
+            raise UsageError(f"Your code is {human_size(size)}; the limit is {human_size(MAX_CODE_BYTES)}.")
+        if self.grader is None:
+            raise Conflict("Code grading is not available in this installation.")
+        member = caller.member
+        if member.id in self._grading:
+            raise Busy("Your previous submission is still being graded; wait for its verdict, then try again.")
+        self._grading.add(member.id)
+        try:
+            verdict = await self.grader.grade(q, code, key=str(member.id))
+        finally:
+            self._grading.discard(member.id)
+        if verdict.verdict == "internal_error":
+            raise Conflict(f"The judge failed on our side ({verdict.message or 'internal error'}); nothing was "
+                           "recorded. Please submit again.")
+        detail = json.dumps({"message": verdict.message, "time_ms": verdict.time_ms, "tier": verdict.tier})
+        recorded = await self._record(caller, ctx, NewSubmission(
+            community_id=caller.community.id, member_id=member.id, question_id=q.id, track=q.track, kind="code",
+            content=code, verdict=verdict.verdict, correct=verdict.accepted,
+            daily_post_id=ctx.post.id if ctx.post else None, passed=verdict.passed, total=verdict.total,
+            score=verdict.passed / verdict.total if verdict.total else None, detail=detail,
+        ))
+        return verdict_message(q, verdict, recorded_note(recorded, ctx))
+
+    # -- theory ------------------------------------------------------------------------------------
+
+    async def _theory(self, caller: Caller, ctx: Context, text: str | None) -> Message:
+        q = ctx.question
+        if text is None or not text.strip():
+            raise UsageError(f"Give your answer after the id: /submit {q.id} " + ("B" if q.kind == "choice" else "0.25"))
+        previous = await self.store.submissions_of(caller.member.id, q.id)
+        if previous:
+            raise Conflict(f"You already answered `{q.id}` ({previous[0]['content']}); theory questions take one attempt.")
+        if q.kind == "choice":
+            given = parse_choice(text, q.choices)
+            correct = given == q.answer
+            shown = f"**{q.answer}.** {q.choices['ABCDEFGH'.index(str(q.answer))]}"
+        else:
+            value = parse_number(text)
+            given = f"{value:g}"
+            correct = abs(value - float(q.answer)) <= (q.tolerance or 0.0) + 1e-12
+            shown = f"{float(q.answer):g}"
+        recorded = await self._record(caller, ctx, NewSubmission(
+            community_id=caller.community.id, member_id=caller.member.id, question_id=q.id, track=q.track,
+            kind=q.kind or "choice", content=given, verdict="correct" if correct else "incorrect", correct=correct,
+            daily_post_id=ctx.post.id if ctx.post else None,
+        ))
+        return Message(
+            title=("Correct ✓ " if correct else "Not quite ✗ ") + f"· {q.title}",
+            body=(q.explanation or "").strip(),
+            fields=(Field("Your answer", given, inline=True), Field("Answer", shown, inline=True)),
+            footer=recorded_note(recorded, ctx),
+            kind="success" if correct else "info",
+            ephemeral=True,
+        )
+
+    # -- written -----------------------------------------------------------------------------------
+
+    async def _written(self, caller: Caller, ctx: Context, text: str | None) -> Message:
+        q = ctx.question
+        answer = (text or "").strip()
+        words = len(answer.split())
+        if words < MIN_WRITTEN_WORDS:
+            raise UsageError(f"Write at least {MIN_WRITTEN_WORDS} words (you wrote {words}); "
+                             f"structure it along the rubric: {', '.join(r.point for r in q.rubric)}.")
+        if len(answer) > MAX_WRITTEN_CHARS:
+            raise UsageError(f"Your answer is {len(answer)} characters; the limit is {MAX_WRITTEN_CHARS}.")
+        if await self.store.submissions_of(caller.member.id, q.id):
+            raise Conflict(f"You already answered `{q.id}`; one written answer per question.")
+        covered, missed = rubric_coverage(answer, q.rubric)
+        coverage = len(covered) / len(q.rubric)
+        recorded = await self._record(caller, ctx, NewSubmission(
+            community_id=caller.community.id, member_id=caller.member.id, question_id=q.id, track=q.track,
+            kind="written", content=answer, verdict="recorded", correct=True,
+            daily_post_id=ctx.post.id if ctx.post else None, score=coverage,
+            detail=json.dumps({"covered": [r.point for r in covered], "missed": [r.point for r in missed]}),
+        ), coverage=coverage)
+        fields = [Field("Covered", "\n".join(f"✓ {r.point}" for r in covered) or "none")]
+        if missed:
+            fields.append(Field("Missed", "\n".join(f"✗ **{r.point}**: {r.description}" for r in missed)))
+        return Message(
+            title=f"Answer recorded · rubric coverage {len(covered)}/{len(q.rubric)} ({coverage:.0%})",
+            body=("Coverage is estimated by looking for each rubric point's key terms in your answer. "
+                  "Peers can vote on answers after the reveal."),
+            fields=tuple(fields),
+            footer=recorded_note(recorded, ctx),
+            kind="success",
+            ephemeral=True,
+        )
+
+    # -- storing and scoring -----------------------------------------------------------------------
+
+    async def _record(self, caller: Caller, ctx: Context, sub: NewSubmission, *, coverage: float | None = None) -> RecordedNote:
+        q, member = ctx.question, caller.member
+
+        def awards(position: int, first: bool) -> list[PointAward]:
+            if not first or not sub.correct:
+                return []
+            out = [PointAward(scoring.solve_points(q.track, q.difficulty, daily=ctx.daily, coverage=coverage),
+                              "solve", f"solve:{member.id}:{q.id}")]
+            bonus = scoring.early_bonus(position) if ctx.daily else 0
+            if bonus:
+                out.append(PointAward(bonus, "early", f"early:{sub.daily_post_id}:{member.id}"))
+            return out
+
+        now = self.clock.now()
+        recorded = await self.store.record_submission(sub, now=now, points=awards)
+        awarded = list(recorded.awarded)
+        streak = 0
+        if recorded.first_solve and ctx.daily:
+            tz = member.timezone or caller.community.timezone
+            times = (await self.store.daily_solve_times([member.id]))[member.id]
+            streak, _ = scoring.streaks((scoring.local_day(t, tz) for t in times), scoring.local_day(now, tz))
+            if streak and streak % scoring.STREAK_MILESTONE_DAYS == 0:
+                key = f"streak:{member.id}:{scoring.local_day(now, tz).isoformat()}"
+                if await self.store.add_points(community_id=caller.community.id, member_id=member.id,
+                                               points=scoring.STREAK_MILESTONE_POINTS, reason="streak", now=now,
+                                               dedupe_key=key):
+                    awarded.append(PointAward(scoring.STREAK_MILESTONE_POINTS, "streak", key))
+            if caller.community.channel and ctx.post is not None:
+                await self.store.enqueue([OutboxItem(
+                    community_id=caller.community.id, key=f"announce:{ctx.post.id}:{member.id}", purpose="announce",
+                    channel=caller.community.channel, daily_post_id=ctx.post.id,
+                    message=Message(body=f"**{member.display_name}** solved today's {TRACK_LABELS[q.track]} question"
+                                    + (f" (#{recorded.position})" if recorded.position <= 3 else "") + ".",
+                                    kind="announcement"),
+                )], now=now)
+                await self.outbox.deliver()
+        return RecordedNote(recorded.first_solve, tuple(awarded), streak, sub.correct)
+
+    # -- written answers after the reveal ----------------------------------------------------------
+
+    async def answers(self, caller: Caller, question_id: str) -> Message:
+        q = self.bank.get(question_id)
+        if q.track not in WRITTEN_TRACKS:
+            raise UsageError(f"`{q.id}` is not a written question; /answers is for system design and behavioral.")
+        await self._require_revealed(caller, q)
+        rows = await self.store.written_answers(caller.community.id, q.id)
+        if not rows:
+            return Message(title=f"Answers · {q.title}", body="Nobody answered this question.", ephemeral=True)
+        fields = []
+        for r in rows:
+            text = str(r["content"])
+            shown = text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN].rsplit(" ", 1)[0] + " …"
+            fields.append(Field(f"{r['display_name']} · coverage {float(r['score'] or 0):.0%} · {r['votes']} vote(s)", shown))
+        return Message(title=f"Answers · {q.title}", fields=tuple(fields),
+                       footer=f"Vote for the most useful: /vote {q.id} <member>", ephemeral=True)
+
+    async def vote(self, caller: Caller, question_id: str, author_name: str) -> Message:
+        q = self.bank.get(question_id)
+        await self._require_revealed(caller, q)
+        author = await self.store.find_member(caller.community.id, author_name.lstrip("@"))
+        if author is None:
+            raise NotFound(f"No member called {author_name!r} here.")
+        if author.id == caller.member.id:
+            raise Forbidden("You cannot vote for your own answer.")
+        answer = next((r for r in await self.store.written_answers(caller.community.id, q.id)
+                       if int(r["member_id"]) == author.id), None)
+        if answer is None:
+            raise NotFound(f"{author.display_name} did not answer `{q.id}`.")
+        now = self.clock.now()
+        if not await self.store.add_vote(int(answer["id"]), caller.member.id, now=now):
+            raise Conflict(f"You already voted for {author.display_name}'s answer.")
+        votes = int(answer["votes"]) + 1
+        if votes <= scoring.MAX_VOTE_POINTS:
+            await self.store.add_points(community_id=caller.community.id, member_id=author.id,
+                                        points=scoring.VOTE_POINTS, reason="vote", track=q.track, question_id=q.id,
+                                        now=now, dedupe_key=f"vote:{answer['id']}:{caller.member.id}")
+        return Message(body=f"Vote counted for {author.display_name}'s answer to `{q.id}` ({votes} so far).",
+                       kind="success", ephemeral=True)
+
+    async def _require_revealed(self, caller: Caller, q: Question) -> None:
+        if await self.store.revealed_post(caller.community.id, q.id) is None:
+            raise Conflict(f"Answers to `{q.id}` open for reading and votes after its reveal.")
+
+
+@dataclass(frozen=True)
+class RecordedNote:
+    first_solve: bool
+    awarded: tuple[PointAward, ...]
+    streak: int
+    correct: bool
+
+
+def recorded_note(note: RecordedNote, ctx: Context) -> str:
+    if note.awarded:
+        parts = [f"+{a.points} {'points' if a.reason == 'solve' else a.reason + ' bonus'}" for a in note.awarded]
+        text = " · ".join(parts) + (" (daily)" if ctx.daily else " (practice: half points)")
+        return text + (f" · streak {note.streak} day(s)" if note.streak else "")
+    if note.correct and not note.first_solve:
+        return "Already solved before: no new points."
+    return "No points this time." if not note.correct else ""
+
+
+def _show(value: object) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 400 else text[:400] + " …"
+
+
+def verdict_message(q: Question, v: Verdict, note: str) -> Message:
+    """The private verdict: what happened, the first failing visible test, the member's own output."""
+    label = v.verdict.replace("_", " ").capitalize()
+    title = f"{'Accepted ✓' if v.accepted else label} · {v.passed}/{v.total} tests · {v.time_ms:.0f} ms"
+    fields: list[Field] = []
+    failure = v.first_failure
+    if failure is not None and failure.visible and failure.verdict == "wrong_answer":
+        fields += [Field("Failing test", failure.name), Field("Input", f"`{_show(failure.input)}`"),
+                   Field("Expected", f"`{_show(failure.expected)}`", True), Field("Got", f"`{_show(failure.got)}`", True)]
+    elif failure is not None and not failure.visible:
+        fields.append(Field("Failing test", f"{failure.name} (hidden)"))
+    if v.stdout.strip():
+        fields.append(Field("Your output", f"```\n{v.stdout.strip()[:500]}\n```"))
+    return Message(
+        title=f"{title} · {q.title}",
+        body=v.message if not v.accepted else "All tests passed.",
+        fields=tuple(fields),
+        footer=" · ".join(p for p in (note, f"sandbox: {v.tier}" if v.tier else "") if p),
+        kind="success" if v.accepted else "info",
+        ephemeral=True,
+    )
