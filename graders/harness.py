@@ -1,7 +1,8 @@
 """Runs INSIDE the sandbox: apply limits, load the submission, call the entry once per input.
 
-This file is executed as ``python -I -c <this source> CONFIG_FD`` by ``graders.sandbox``; it is
-never imported by the judge itself and imports nothing from ``graders``. It is trusted code that runs
+``graders.sandbox`` compiles this file once, and each sandbox runs ``python -I -c STUB CONFIG_FD``
+where the stub reads ``(code object, config)`` with marshal from the inherited memfd and calls
+``run(config)``, so no sandbox pays for compiling it. It imports nothing from ``graders``. It is trusted code that runs
 before any submission code, so it applies the resource limits, drops privileges and (in the rlimit
 tier) installs a seccomp filter that denies new sockets before it reads the submission.
 
@@ -255,10 +256,8 @@ def _deny_sockets() -> None:
         raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP failed")
 
 
-def main() -> None:
+def main(cfg: dict) -> None:
     global _out_fd, _reserve
-    with os.fdopen(int(sys.argv[1]), "rb") as f:
-        cfg = marshal.load(f)
     _out_fd = cfg["result_fd"]
     os.umask(0o077)
     _apply_limits(cfg)
@@ -340,8 +339,22 @@ def main() -> None:
     _emit('{"done":true}')
 
 
-if __name__ == "__main__":
-    main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+def run(cfg: dict) -> None:
+    """Entry point called by the stub; never returns (skips the submission's atexit hooks)."""
+    main(cfg)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
     os._exit(0)
+
+
+# What `python -I -c STUB FD` runs: the judge's code object and config arrive together on the memfd.
+STUB = (
+    "import marshal,os,sys\n"
+    "with os.fdopen(int(sys.argv[1]),'rb') as f: c,cfg=marshal.load(f)\n"
+    "g={'__name__':'onsite_harness','__builtins__':__builtins__}\n"
+    "exec(c,g)\n"
+    "g['run'](cfg)\n"
+)

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from . import compare as cmp
+from .harness import STUB as _STUB
 from .result import (
     ACCEPTED,
     CRASHED,
@@ -73,6 +74,8 @@ SLOT_COUNT = 64
 WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
 
 _HARNESS_SRC = (Path(__file__).parent / "harness.py").read_text(encoding="utf-8")
+_HARNESS_CODE = compile(_HARNESS_SRC, "onsite_harness.py", "exec", dont_inherit=True)
+
 _SIGNAMES = {int(s): s.name for s in signal.Signals}
 
 
@@ -262,8 +265,11 @@ def _slot(timeout_s: float = 60.0) -> Iterator[int | None]:
                 continue
             uid = SLOT_UID_BASE + n
             try:
-                _kill_uid(uid)  # leftovers of a judge that died mid-run
+                if os.pread(fd, 1, 0) != b"0":
+                    _kill_uid(uid)  # the last holder did not finish cleaning up (or first use)
+                os.pwrite(fd, b"1", 0)
                 yield uid
+                os.pwrite(fd, b"0", 0)  # reached only when the run cleaned up after itself
             finally:
                 os.close(fd)
             return
@@ -416,7 +422,7 @@ def _build_config(code: str, spec: CodeSpec, result_fd: int, drop_to: tuple[int,
         "entry": spec.entry,
         "tests": [(marshal.dumps(tuple(t.args)), marshal.dumps(dict(t.kwargs))) for t in spec.tests],
     }
-    return marshal.dumps(cfg)
+    return marshal.dumps((_HARNESS_CODE, cfg))
 
 
 def _own_process_count(uid: int) -> int:
@@ -529,7 +535,7 @@ def _run_in_slot(code: str, spec: CodeSpec, tier: str, uid: int | None, t0: floa
         path_fds = keep_fds[:-3]
         os.write(cfg_fd, _build_config(code, spec, res_w, drop_to, tier == "rlimit", sys_path, nproc, path_fds))
         os.lseek(cfg_fd, 0, os.SEEK_SET)
-        cmd = [*prefix, exe, "-I", "-c", _HARNESS_SRC, str(cfg_fd)]
+        cmd = [*prefix, exe, "-I", "-c", _STUB, str(cfg_fd)]
         proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
@@ -548,8 +554,9 @@ def _run_in_slot(code: str, spec: CodeSpec, tier: str, uid: int | None, t0: floa
         keep_fds.remove(cfg_fd)
         _pump(proc, res_r, spec, state, out, err, workdir)
     finally:
+        exited_alone = proc is not None and proc.poll() is not None
         if proc is not None:
-            _kill_tree(proc, uid)
+            _kill_tree(proc)
             state.returncode = _reap(proc)
             assert proc.stdout is not None and proc.stderr is not None
             _drain(proc, res_r, state, out, err)
@@ -559,7 +566,11 @@ def _run_in_slot(code: str, spec: CodeSpec, tier: str, uid: int | None, t0: floa
             with contextlib.suppress(OSError):
                 os.close(fd)
         if uid is not None:
-            _kill_uid(uid)
+            # rlimit tier: setsid escapees survive the process group kill, so sweep the slot uid.
+            # bwrap tier: when bwrap exits by itself its PID namespace is already gone; only after we
+            # killed it is the namespace's teardown still in flight, so sweep then.
+            if tier == "rlimit" or not exited_alone or state.killed_for is not None:
+                _kill_uid(uid)
             if tier == "rlimit":
                 _sweep_world_writable(uid)
         if workdir is not None:
@@ -654,11 +665,9 @@ def _parse_lines(buf: bytearray, state: _Run) -> None:
         state.lines.append(obj)
 
 
-def _kill_tree(proc: subprocess.Popen[bytes], uid: int | None) -> None:
+def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    if uid is not None:
-        _kill_uid(uid)
 
 
 def _reap(proc: subprocess.Popen[bytes]) -> int | None:
