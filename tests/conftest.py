@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pytest
 
 from bot.core.bank import Bank
 from bot.core.clock import FixedClock
-from bot.core.models import Caller
+from bot.core.messages import Message
+from bot.core.models import Caller, Community, Member, Question, Verdict, VerdictTest
 from bot.core.services import Services
 from bot.store.sqlite import Store
 
@@ -53,3 +55,72 @@ async def admin(store: Store, clock: FixedClock) -> Caller:
 async def member(store: Store, clock: FixedClock, admin: Caller) -> Caller:
     m = await store.ensure_member(admin.community.id, "u-bob", "Bob", now=clock.now())
     return Caller(m, admin.community, is_admin=False)
+
+
+class RecordingChat:
+    """A `Chat` that records what the bot would send; it can be told to fail the next sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, Message]] = []  # (kind, where, message)
+        self.fail_next = 0
+        self.fail_with: Exception = RuntimeError("503 from the platform")
+
+    def _maybe_fail(self) -> None:
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            raise self.fail_with
+
+    async def post(self, community: Community, channel: str, message: Message) -> str:
+        self._maybe_fail()
+        self.sent.append(("post", channel, message))
+        return f"msg-{len(self.sent)}"
+
+    async def send_dm(self, member: Member, message: Message) -> None:
+        self._maybe_fail()
+        self.sent.append(("dm", member.display_name, message))
+
+    async def open_pair_space(self, community: Community, members: Sequence[Member], title: str) -> str:
+        self._maybe_fail()
+        self.sent.append(("space", title, Message(title=title)))
+        return f"space-{len(self.sent)}"
+
+    def posts(self, kind: str | None = None) -> list[Message]:
+        return [m for k, _, m in self.sent if k == "post" and (kind is None or m.kind == kind)]
+
+
+class StandInGrader:
+    """The judge's stand-in for core tests: the question's reference is accepted, anything else is
+    a wrong answer, code containing 'BOOM' is a judge fault. The real judge has its own tests."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.gate: asyncio.Event | None = None
+
+    async def grade(self, question: Question, code: str, *, key: str) -> Verdict:
+        self.calls.append((question.id, key))
+        if self.gate is not None:
+            await self.gate.wait()
+        total = len(question.tests)
+        if "BOOM" in code:
+            return Verdict("internal_error", 0, total, 1.0, "sandbox exploded", tier="stand-in")
+        if code.strip() == (question.reference or "").strip():
+            return Verdict("accepted", total, total, 12.0, tier="stand-in")
+        first = question.tests[0]
+        failing = VerdictTest(first.name, "wrong_answer", first.visible, 1.0, list(first.args), first.expected, "nope")
+        return Verdict("wrong_answer", total - 1, total, 12.0, "1 test failed", (failing,), tier="stand-in")
+
+
+@pytest.fixture
+def chat() -> RecordingChat:
+    return RecordingChat()
+
+
+@pytest.fixture
+def grader() -> StandInGrader:
+    return StandInGrader()
+
+
+@pytest.fixture
+def wired(store: Store, bank: Bank, clock: FixedClock, chat: RecordingChat, grader: StandInGrader) -> Services:
+    """Services with a recording chat and the stand-in grader (the posting and grading paths)."""
+    return Services.build(store, bank, clock, chat=chat, grader=grader)

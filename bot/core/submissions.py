@@ -4,7 +4,8 @@
   the sandboxed judge through the `Grader` port. The private reply carries the verdict detail; a
   public line "<member> solved today's <track> question" (never the code) goes to the channel for
   a first daily solve. A judge fault (`internal_error`) or a busy judge stores nothing.
-- ml-theory: one attempt per question, checked at once; the explanation comes with the verdict.
+- ml-theory: one attempt per question (per daily post, when it comes round again in a new cycle),
+  checked at once; the explanation comes with the verdict.
   A choice is a letter (`B`, `b)`, `(B)`); a number is plain (`0.8`, `-3`, `1e-3`, `1,000`).
 - Written (system-design, behavioral): 40 words to `MAX_WRITTEN_CHARS`, one answer per question.
   Rubric coverage: a rubric point counts as covered when the answer contains one of its keywords
@@ -78,6 +79,8 @@ def parse_number(text: str) -> float:
 
 
 def _stem(word: str) -> str:
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
     for suffix, keep in (("ing", 5), ("ed", 4), ("es", 4), ("s", 3)):
         if word.endswith(suffix) and len(word) > keep and not word.endswith("ss"):
             return word[: -len(suffix)]
@@ -192,9 +195,6 @@ class Submissions:
         q = ctx.question
         if text is None or not text.strip():
             raise UsageError(f"Give your answer after the id: /submit {q.id} " + ("B" if q.kind == "choice" else "0.25"))
-        previous = await self.store.submissions_of(caller.member.id, q.id)
-        if previous:
-            raise Conflict(f"You already answered `{q.id}` ({previous[0]['content']}); theory questions take one attempt.")
         if q.kind == "choice":
             given = parse_choice(text, q.choices)
             correct = given == q.answer
@@ -204,6 +204,10 @@ class Submissions:
             given = f"{value:g}"
             correct = abs(value - float(q.answer)) <= (q.tolerance or 0.0) + 1e-12
             shown = f"{float(q.answer):g}"
+        post_id = ctx.post.id if ctx.post else None
+        previous = [r for r in await self.store.submissions_of(caller.member.id, q.id) if r["daily_post_id"] == post_id]
+        if previous:
+            raise Conflict(f"You already answered `{q.id}` ({previous[0]['content']}); theory questions take one attempt.")
         recorded = await self._record(caller, ctx, NewSubmission(
             community_id=caller.community.id, member_id=caller.member.id, question_id=q.id, track=q.track,
             kind=q.kind or "choice", content=given, verdict="correct" if correct else "incorrect", correct=correct,
@@ -268,10 +272,14 @@ class Submissions:
             return out
 
         now = self.clock.now()
+        first_for_post = ctx.daily and sub.correct and not any(
+            r["daily_post_id"] == sub.daily_post_id and r["verdict"] in ("accepted", "correct", "recorded")
+            for r in await self.store.submissions_of(member.id, q.id)
+        )
         recorded = await self.store.record_submission(sub, now=now, points=awards)
         awarded = list(recorded.awarded)
         streak = 0
-        if recorded.first_solve and ctx.daily:
+        if first_for_post:
             tz = member.timezone or caller.community.timezone
             times = (await self.store.daily_solve_times([member.id]))[member.id]
             streak, _ = scoring.streaks((scoring.local_day(t, tz) for t in times), scoring.local_day(now, tz))
@@ -347,13 +355,13 @@ class RecordedNote:
 
 
 def recorded_note(note: RecordedNote, ctx: Context) -> str:
+    streak = f" · streak {note.streak} day(s)" if note.streak else ""
     if note.awarded:
         parts = [f"+{a.points} {'points' if a.reason == 'solve' else a.reason + ' bonus'}" for a in note.awarded]
-        text = " · ".join(parts) + (" (daily)" if ctx.daily else " (practice: half points)")
-        return text + (f" · streak {note.streak} day(s)" if note.streak else "")
+        return " · ".join(parts) + (" (daily)" if ctx.daily else " (practice: half points)") + streak
     if note.correct and not note.first_solve:
-        return "Already solved before: no new points."
-    return "No points this time." if not note.correct else ""
+        return "Already solved before: no new points." + streak
+    return "No points this time." if not note.correct else streak.lstrip(" ·")
 
 
 def _show(value: object) -> str:

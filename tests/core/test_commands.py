@@ -155,3 +155,48 @@ async def test_leaderboard_and_stats(services: Services, member: Caller, admin: 
     assert other.title == "Stats · M00"
     missing = await dispatch_line(c, "/stats nobody")
     assert missing.is_error and "No member called 'nobody'" in missing.body
+
+
+async def test_admin_setup_validates_and_shows_settings(services: Services, admin: Caller, member: Caller) -> None:
+    c = ctx(services, admin)
+    shown = await dispatch_line(c, "/admin setup")
+    assert {f.name: f.value for f in shown.fields}["Channel"] == "#daily"
+    for line, message in [
+        ("/admin setup time 9am", "'9am' is not a 24-hour time"),
+        ("/admin setup timezone Mars/Base", "'Mars/Base' is not an IANA timezone"),
+        ("/admin setup tracks coding chess", "got chess"),
+        ("/admin setup pattern easy,hard", "7 comma-separated"),
+        ("/admin setup colour blue", "setting must be one of channel, time"),
+        ("/admin setup time", "Give a value"),
+    ]:
+        reply = await dispatch_line(c, line)
+        assert reply.is_error and message in reply.body, (line, reply.body)
+    reply = await dispatch_line(c, "/admin setup tracks coding, ml-theory")
+    assert {f.name: f.value for f in reply.fields}["Tracks"] == "coding, ml-theory"
+    reply = await dispatch_line(c, "/admin setup channel #interview-prep")
+    assert {f.name: f.value for f in reply.fields}["Channel"] == "#interview-prep"
+    refused = await dispatch_line(ctx(services, member), "/admin setup time 10:00")
+    assert refused.is_error and refused.body == "Only community admins can use /admin setup."
+    community = await services.store.get_community(admin.community.id)
+    assert community is not None and community.post_time == "09:00" and community.channel == "interview-prep"
+
+
+async def test_member_settings(services: Services, member: Caller) -> None:
+    c = ctx(services, member)
+    assert "hidden from the leaderboard" in (await dispatch_line(c, "/settings hide-from-leaderboard on")).body
+    m = await services.store.get_member(member.member.id)
+    assert m is not None and m.hide_from_leaderboard
+    assert (await dispatch_line(c, "/settings timezone Asia/Kolkata")).body.startswith("Your timezone is now Asia/Kolkata")
+    bad = await dispatch_line(c, "/settings timezone Somewhere")
+    assert bad.is_error
+
+
+async def test_hint_and_submit_through_the_table(services: Services, member: Caller) -> None:
+    c = ctx(services, member)
+    hint = await dispatch_line(c, "/hint pair-sum-count")
+    assert hint.title.startswith("Hint 1 of 1") and "Count how often" in hint.body
+    assert (await dispatch_line(c, "/hint pair-sum-count --number 2")).is_error
+    no_file_reader = await dispatch_line(c, "/submit pair-sum-count --file x.py")
+    assert no_file_reader.is_error and "not a --file path" in no_file_reader.body
+    answer = await dispatch_line(c, "/submit precision-from-counts 0.8")
+    assert answer.title.startswith("Correct ✓")

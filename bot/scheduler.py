@@ -1,0 +1,85 @@
+"""APScheduler jobs that wake the core up; the database decides what is due.
+
+- One cron job per community at its post time in its timezone (`post:<id>`), and one at its reveal
+  time when it has one (`reveal:<id>`); both just run the core's `tick` for that community.
+- One interval job (`tick`, every minute) runs the core's `tick` for every community: it catches up
+  after downtime, retries failed sends and is what makes schedules follow the core's clock (the
+  console's `/admin clock`, a test's clock) instead of APScheduler's wall clock.
+- Jobs are rebuilt from the database at start and re-planned at once when an admin changes a
+  community's time, timezone or reveal time (`Services.schedule_changed`). Nothing about schedules
+  lives only in memory: a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.core.models import Community
+from bot.core.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    def __init__(self, services: Services, *, interval_s: float = 60.0) -> None:
+        self.services = services
+        self.interval_s = interval_s
+        self._aps = AsyncIOScheduler(timezone="UTC")
+
+    async def start(self) -> None:
+        """Plan every community from the database, catch up at once, then keep ticking."""
+        self._aps.start()
+        for community in await self.services.store.list_communities():
+            await self.community_changed(community, tick=False)
+        self._aps.add_job(self._tick_all, IntervalTrigger(seconds=self.interval_s), id="tick",
+                          replace_existing=True, coalesce=True, max_instances=1)
+        self.services.schedule_changed = self.community_changed
+        await self._tick_all()
+
+    async def community_changed(self, community: Community, *, tick: bool = True) -> None:
+        """(Re)create a community's cron jobs from its settings, then do whatever is now due."""
+        hour, minute = (int(x) for x in community.post_time.split(":"))
+        self._aps.add_job(
+            self._tick_one, CronTrigger(hour=hour, minute=minute, timezone=community.timezone),
+            args=[community.id], id=f"post:{community.id}", replace_existing=True, coalesce=True,
+            misfire_grace_time=300, max_instances=1,
+        )
+        reveal = await self.services.store.community_setting(community.id, "reveal_time")
+        job_id = f"reveal:{community.id}"
+        if reveal:
+            hour, minute = (int(x) for x in reveal.split(":"))
+            self._aps.add_job(
+                self._tick_one, CronTrigger(hour=hour, minute=minute, timezone=community.timezone),
+                args=[community.id], id=job_id, replace_existing=True, coalesce=True, max_instances=1,
+            )
+        elif self._aps.get_job(job_id) is not None:
+            self._aps.remove_job(job_id)
+        if tick:
+            await self._tick_one(community.id)
+
+    def jobs(self) -> dict[str, Any]:
+        """Job id -> trigger, for status pages and tests."""
+        return {job.id: job.trigger for job in self._aps.get_jobs()}
+
+    async def _tick_one(self, community_id: int) -> None:
+        community = await self.services.store.get_community(community_id)
+        if community is None:
+            return
+        try:
+            await self.services.daily.tick(community)
+        except Exception:  # a failing community must not stop the others' schedules
+            log.exception("daily tick failed for community %s", community_id)
+
+    async def _tick_all(self) -> None:
+        for community in await self.services.store.list_communities():
+            await self._tick_one(community.id)
+        await self.services.outbox.deliver()
+
+    async def shutdown(self) -> None:
+        if self._aps.running:
+            self._aps.shutdown(wait=False)
