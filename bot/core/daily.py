@@ -150,9 +150,10 @@ class DailyService:
         if community.channel and not await self.store.round_announced(community.id, day):
             if now - at_local(community, day, community.post_time) <= self.grace:
                 await self.announce(community, day)
+        await self.outbox.deliver()
 
     async def post_now(self, community: Community) -> date:
-        """Admin: post the current round now; refuses when it was already posted."""
+        """Admin: queue the current round now (sent by the next delivery); refuses when it was already posted."""
         if not community.channel:
             raise Conflict("Set the channel first: /admin setup channel <name>.")
         now = self.clock.now()
@@ -179,7 +180,6 @@ class DailyService:
             if item.question is not None
         ]
         await self.store.enqueue(outgoing, now=self.clock.now())
-        await self.outbox.deliver()
 
     async def reveal_due_rounds(self, community: Community, now: datetime) -> None:
         reveal_time = await self.store.community_setting(community.id, "reveal_time")
@@ -203,4 +203,3 @@ class DailyService:
                 )
             )
         await self.store.enqueue(items, now=now, revealed=[p.id for p in due])
-        await self.outbox.deliver()

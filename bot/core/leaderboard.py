@@ -2,15 +2,18 @@
 
 Periods are calendar periods in the community's timezone: `week` starts Monday 00:00 local time,
 `month` on the 1st, `all` has no start. Ties share a rank (1, 2, 2, 4); within a tie the member who
-reached the score first is listed first. Members who hid themselves are left out.
+reached the score first is listed first. Members who hid themselves are left out. Each line shows
+the member's current daily streak (see `scoring.py`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.core import scoring
 from bot.core.clock import Clock
 from bot.core.models import Community, Member, MemberStats, Standing
 from bot.core.ports import Store
@@ -42,6 +45,7 @@ class Page:
     rows: tuple[Standing, ...]
     own: Standing | None
     since: datetime | None
+    streaks: Mapping[int, int] = field(default_factory=dict)  # member id -> current streak
 
 
 class Leaderboard:
@@ -62,13 +66,30 @@ class Leaderboard:
         own = None
         if all(r.member_id != member.id for r in rows):
             own = await self.store.standing_of(community.id, member.id, since=since, track=track)
-        return Page(period, track, page, pages, tuple(rows), own, since)
+        shown = [r.member_id for r in rows] + ([own.member_id] if own else [])
+        streaks = {mid: s[0] for mid, s in (await self.streaks(community, shown)).items()}
+        return Page(period, track, page, pages, tuple(rows), own, since, streaks)
+
+    async def streaks(self, community: Community, member_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """(current, best) daily streak of each member, in their own timezone (else the community's)."""
+        times = await self.store.daily_solve_times(member_ids)
+        out = {}
+        now = self.clock.now()
+        for mid in member_ids:
+            m = await self.store.get_member(mid)
+            tz = (m.timezone if m else None) or community.timezone
+            out[mid] = scoring.streaks((scoring.local_day(t, tz) for t in times.get(mid, ())), scoring.local_day(now, tz))
+        return out
 
     async def member_stats(self, community: Community, member: Member) -> MemberStats:
         standing = await self.store.standing_of(community.id, member.id)
+        current, best = (await self.streaks(community, [member.id]))[member.id]
         return MemberStats(
             member=member,
             points=await self.store.total_points(member.id),
             rank=standing.rank if standing else None,
             tracks=tuple(await self.store.track_stats(member.id)),
+            streak=current,
+            best_streak=best,
+            mocks_done=await self.store.mocks_done(member.id),
         )

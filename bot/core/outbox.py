@@ -8,6 +8,10 @@ with exponential backoff (30 s, 1 min, 2 min, ... capped at 1 h) up to `MAX_ATTE
 error (the adapter raises `DeliveryError(permanent=True)`, e.g. a missing permission) stops the
 retries at once and tells the community's admins by DM what to fix.
 
+Producers only enqueue; whoever serves the member delivers after replying (the console after each
+command, the chat adapters after each interaction, the scheduler every minute), so a member sees
+their own reply before the public line it caused.
+
 The one window left: a process that dies after the platform accepted a message and before the
 `sent_at` update commits will send it again once the lease (60 s) expires. Adapters narrow it with
 platform idempotency where it exists (Discord's message nonce).

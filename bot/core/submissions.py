@@ -297,7 +297,6 @@ class Submissions:
                                     + (f" (#{recorded.position})" if recorded.position <= 3 else "") + ".",
                                     kind="announcement"),
                 )], now=now)
-                await self.outbox.deliver()
         return RecordedNote(recorded.first_solve, tuple(awarded), streak, sub.correct)
 
     # -- written answers after the reveal ----------------------------------------------------------

@@ -93,9 +93,15 @@ def leaderboard_page(page: Page, *, community_name: str) -> Message:
             body="No points yet in this period. Solve a daily question to get on the board.",
             kind="leaderboard",
         )
-    lines = [f"`{r.rank:>3}.` **{r.display_name}** · {r.points} pts · {r.solved} solved" for r in page.rows]
+    def streak(member_id: int) -> str:
+        days = page.streaks.get(member_id, 0)
+        return f" · streak {days}" if days else ""
+
+    lines = [f"`{r.rank:>3}.` **{r.display_name}** · {r.points} pts · {r.solved} solved{streak(r.member_id)}"
+             for r in page.rows]
     if page.own is not None:
-        lines += ["…", f"`{page.own.rank:>3}.` **{page.own.display_name}** (you) · {page.own.points} pts"]
+        own = page.own
+        lines += ["…", f"`{own.rank:>3}.` **{own.display_name}** (you) · {own.points} pts{streak(own.member_id)}"]
     return Message(
         title=f"Leaderboard · {scope}{track}",
         body="\n".join(lines),
@@ -108,6 +114,8 @@ def stats_card(stats: MemberStats) -> Message:
     fields = [
         Field("Points", str(stats.points), inline=True),
         Field("Rank", f"#{stats.rank}" if stats.rank else "unranked", inline=True),
+        Field("Streak", f"{stats.streak} day(s), best {stats.best_streak}", inline=True),
+        Field("Mocks done", str(stats.mocks_done), inline=True),
     ]
     for t in stats.tracks:
         accuracy = f"{t.accuracy:.0%}" if t.accuracy is not None else "-"

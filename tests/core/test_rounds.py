@@ -151,6 +151,8 @@ async def test_post_now_posts_the_current_round_once(wired: Services, admin: Cal
     await wired.tick()
     assert chat.sent == []
     assert await wired.daily.post_now(admin.community) == date(2026, 11, 23)
+    assert chat.sent == []  # queued; the adapter delivers after its reply
+    await wired.outbox.deliver()
     assert len(chat.posts()) == 5
     with pytest.raises(Conflict):
         await wired.daily.post_now(admin.community)

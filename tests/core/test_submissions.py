@@ -46,6 +46,7 @@ async def test_daily_code_solve_scores_once_with_early_bonus_and_announcement(
     assert await points(wired, member) == 15
     second = await wired.submissions.submit(admin, "pair-sum-count", text=None, code=reference(bank, "pair-sum-count"))
     assert "+3 early bonus" in second.footer
+    await wired.outbox.deliver()
     announcements = chat.posts("announcement")
     assert [a.body for a in announcements] == [
         "**Bob** solved today's Coding question (#1).",
@@ -104,7 +105,7 @@ async def test_bad_input_is_refused_and_nothing_is_stored(
     await wired.tick()
     with pytest.raises(NotFound, match="No question with id 'nope'"):
         await wired.submissions.submit(member, "nope", text="x", code=None)
-    with pytest.raises(UsageError, match="the limit is 64.0 KB"):
+    with pytest.raises(UsageError, match=r"the limit is 64\.0 KB"):
         await wired.submissions.submit(member, "pair-sum-count", text=None, code="#" * (MAX_CODE_BYTES + 1))
     with pytest.raises(UsageError, match="Send your code"):
         await wired.submissions.submit(member, "pair-sum-count", text=None, code="   ")
