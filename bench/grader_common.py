@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from graders.spec import CodeSpec, load_spec  # noqa: E402
+from graders.spec import CodeSpec, load_spec
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "graders" / "fixtures"
 

@@ -794,6 +794,10 @@ def _verdict(spec: CodeSpec, tier: str, st: _Run, out: _Stream, err: _Stream, t0
         if "ready" not in kinds:
             stopped_reason = (INTERNAL_ERROR, "The judge's harness did not start: "
                               + err.text()[-500:].strip(), None)
+        elif any(w in err.text().lower() for w in ("memory allocation", "cannot allocate memory", "memoryerror")):
+            last = err.text().strip().splitlines()[-1][:200]
+            stopped_reason = (MEMORY_LIMIT, f"The process ran out of memory (limit {spec.memory_mb} MB): {last}",
+                              f"memory {spec.memory_mb} MB")
         else:
             stopped_reason = (RUNTIME_ERROR, f"The submission exited (code {st.returncode}) before the tests "
                               "finished (sys.exit or os._exit?).", None)
