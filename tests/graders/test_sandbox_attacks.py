@@ -407,7 +407,6 @@ def test_killing_the_parent(grade: Grade, tier: str) -> None:
     )
     r = grade(code)
     assert r.verdict in ("crashed", "runtime_error", "accepted"), r.message
-    assert os.getppid() != 1 or True  # we are still here: the judge process survived
 
 
 def test_marker_invisible_to_next_run(grade: Grade, tier: str) -> None:
