@@ -22,16 +22,16 @@ PERIODS = ("week", "month", "all")
 PAGE_SIZE = 10
 
 
-def period_start(period: str, community: Community, now: datetime) -> datetime | None:
-    """The UTC instant a period began, in the community's own calendar; None for `all`."""
+def period_key(period: str, community: Community, now: datetime) -> str:
+    """The store's key of the current period in the community's own calendar ('w:<monday>', 'm:<yyyy-mm>', 'all')."""
     if period not in PERIODS:
         raise ValueError(f"unknown period {period!r}")
     if period == "all":
-        return None
-    local = now.astimezone(ZoneInfo(community.timezone))
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    start = midnight - timedelta(days=local.weekday()) if period == "week" else midnight.replace(day=1)
-    return start.astimezone(ZoneInfo("UTC"))
+        return "all"
+    local = now.astimezone(ZoneInfo(community.timezone)).date()
+    if period == "week":
+        return f"w:{(local - timedelta(days=local.weekday())).isoformat()}"
+    return f"m:{local:%Y-%m}"
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,6 @@ class Page:
     pages: int
     rows: tuple[Standing, ...]
     own: Standing | None
-    since: datetime | None
     streaks: Mapping[int, int] = field(default_factory=dict)  # member id -> current streak
 
 
@@ -56,19 +55,19 @@ class Leaderboard:
     async def page(
         self, community: Community, member: Member, *, period: str = "week", track: str | None = None, page: int = 1
     ) -> Page:
-        since = period_start(period, community, self.clock.now())
-        total = await self.store.count_ranked(community.id, since=since, track=track)
+        key = period_key(period, community, self.clock.now())
+        total = await self.store.count_ranked(community.id, period=key, track=track)
         pages = max(1, -(-total // PAGE_SIZE))
         page = min(max(page, 1), pages)
         rows = await self.store.leaderboard(
-            community.id, since=since, track=track, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+            community.id, period=key, track=track, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
         )
         own = None
         if all(r.member_id != member.id for r in rows):
-            own = await self.store.standing_of(community.id, member.id, since=since, track=track)
+            own = await self.store.standing_of(community.id, member.id, period=key, track=track)
         shown = [r.member_id for r in rows] + ([own.member_id] if own else [])
         streaks = {mid: s[0] for mid, s in (await self.streaks(community, shown)).items()}
-        return Page(period, track, page, pages, tuple(rows), own, since, streaks)
+        return Page(period, track, page, pages, tuple(rows), own, streaks)
 
     async def streaks(self, community: Community, member_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
         """(current, best) daily streak of each member, in their own timezone (else the community's)."""

@@ -100,19 +100,17 @@ class Store(Protocol):
         self,
         community_id: int,
         *,
-        since: datetime | None = None,
+        period: str = "all",
         track: str | None = None,
         limit: int = 10,
         offset: int = 0,
     ) -> list[Standing]: ...
 
     async def standing_of(
-        self, community_id: int, member_id: int, *, since: datetime | None = None, track: str | None = None
+        self, community_id: int, member_id: int, *, period: str = "all", track: str | None = None
     ) -> Standing | None: ...
 
-    async def count_ranked(
-        self, community_id: int, *, since: datetime | None = None, track: str | None = None
-    ) -> int: ...
+    async def count_ranked(self, community_id: int, *, period: str = "all", track: str | None = None) -> int: ...
 
     async def track_stats(self, member_id: int) -> list[TrackStats]: ...
 

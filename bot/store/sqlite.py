@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiosqlite
 
@@ -305,6 +306,9 @@ class Store:
             assignments = ", ".join(f"{k} = ?" for k in values)
             async with self.transaction() as db:
                 await db.execute(f"UPDATE members SET {assignments} WHERE id = ?", (*values.values(), member_id))
+                if "hide_from_leaderboard" in values:
+                    await db.execute("UPDATE standings SET hidden = ? WHERE member_id = ?",
+                                     (int(values["hide_from_leaderboard"]), member_id))
         member = await self.get_member(member_id)
         assert member is not None
         return member
@@ -404,10 +408,10 @@ class Store:
         async with self.transaction() as db:
             cur = await db.execute(
                 "INSERT INTO points_ledger (community_id, member_id, points, reason, track, question_id,"
-                " submission_id, dedupe_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " submission_id, dedupe_key, created_at, local_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (dedupe_key) DO NOTHING",
                 (community_id, member_id, points, reason, track, question_id, submission_id, dedupe_key,
-                 iso(now)),
+                 iso(now), await _local_date(db, community_id, now)),
             )
             return cur.rowcount == 1
 
@@ -415,39 +419,34 @@ class Store:
         self,
         community_id: int,
         *,
-        since: datetime | None = None,
+        period: str = "all",
         track: str | None = None,
         limit: int = 10,
         offset: int = 0,
     ) -> list[Standing]:
-        """Standings by points in a period (ties share a rank; earlier last score wins the order)."""
+        """Standings of a period key ('all', 'w:<monday>', 'm:<yyyy-mm>'), read from the `standings` index.
+
+        Ties share a rank (1, 2, 2, 4); within a tie the member who reached the score first comes first.
+        """
         rows = await self._all(
-            _STANDINGS_SQL + " ORDER BY rank, last_at, member_id LIMIT ? OFFSET ?",
-            (*self._standing_params(community_id, since, track), limit, offset),
+            _STANDINGS_SQL + " ORDER BY s.points DESC, s.last_at, s.member_id LIMIT ? OFFSET ?",
+            (community_id, period, track or "*", limit, offset),
         )
         return [_standing(r) for r in rows]
 
     async def standing_of(
-        self, community_id: int, member_id: int, *, since: datetime | None = None, track: str | None = None
+        self, community_id: int, member_id: int, *, period: str = "all", track: str | None = None
     ) -> Standing | None:
-        rows = await self._all(
-            "SELECT * FROM (" + _STANDINGS_SQL + ") WHERE member_id = ?",
-            (*self._standing_params(community_id, since, track), member_id),
-        )
+        rows = await self._all(_STANDINGS_SQL + " AND s.member_id = ?", (community_id, period, track or "*", member_id))
         return _standing(rows[0]) if rows else None
 
-    async def count_ranked(
-        self, community_id: int, *, since: datetime | None = None, track: str | None = None
-    ) -> int:
+    async def count_ranked(self, community_id: int, *, period: str = "all", track: str | None = None) -> int:
         row = await self._one(
-            "SELECT COUNT(*) FROM (" + _STANDINGS_SQL + ")", self._standing_params(community_id, since, track)
+            "SELECT COUNT(*) FROM standings WHERE community_id = ? AND period = ? AND track = ? AND hidden = 0"
+            " AND points > 0",
+            (community_id, period, track or "*"),
         )
         return int(row[0]) if row else 0
-
-    @staticmethod
-    def _standing_params(community_id: int, since: datetime | None, track: str | None) -> tuple[Any, ...]:
-        since_text = iso(since) if since else ""
-        return (community_id, since_text, track, track)
 
     async def track_stats(self, member_id: int) -> list[TrackStats]:
         """Per track: distinct questions attempted and distinct questions solved."""
@@ -596,13 +595,14 @@ class Store:
             submission_id = cur.lastrowid
             assert submission_id is not None
             awarded: list[PointAward] = []
+            local = await _local_date(db, sub.community_id, now)
             for award in points(position, first_solve):
                 cur = await db.execute(
                     "INSERT INTO points_ledger (community_id, member_id, points, reason, track, question_id,"
-                    " submission_id, dedupe_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " submission_id, dedupe_key, created_at, local_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (dedupe_key) DO NOTHING",
                     (sub.community_id, sub.member_id, award.points, award.reason, sub.track, sub.question_id,
-                     submission_id, award.key, iso(now)),
+                     submission_id, award.key, iso(now), local),
                 )
                 if cur.rowcount == 1:
                     awarded.append(award)
@@ -677,16 +677,21 @@ class Store:
 
 
 _STANDINGS_SQL = """
-SELECT m.id AS member_id, m.display_name AS display_name, SUM(l.points) AS points,
-       COUNT(DISTINCT CASE WHEN l.reason = 'solve' THEN l.question_id END) AS solved,
-       MAX(l.created_at) AS last_at,
-       RANK() OVER (ORDER BY SUM(l.points) DESC) AS rank
-FROM points_ledger AS l JOIN members AS m ON m.id = l.member_id
-WHERE l.community_id = ? AND l.created_at >= ? AND (? IS NULL OR l.track = ?)
-  AND m.hide_from_leaderboard = 0
-GROUP BY m.id
-HAVING SUM(l.points) > 0
+SELECT s.member_id AS member_id, m.display_name AS display_name, s.points AS points, s.solved AS solved,
+       1 + (SELECT COUNT(*) FROM standings AS o
+            WHERE o.community_id = s.community_id AND o.period = s.period AND o.track = s.track
+              AND o.hidden = 0 AND o.points > s.points) AS rank
+FROM standings AS s JOIN members AS m ON m.id = s.member_id
+WHERE s.community_id = ? AND s.period = ? AND s.track = ? AND s.hidden = 0 AND s.points > 0
 """
+
+
+async def _local_date(db: aiosqlite.Connection, community_id: int, now: datetime) -> str:
+    """The community-local date a point counts for (weeks and months are the community's own)."""
+    async with db.execute("SELECT timezone FROM communities WHERE id = ?", (community_id,)) as cur:
+        row = await cur.fetchone()
+    zone = ZoneInfo(row[0]) if row else UTC
+    return now.astimezone(zone).date().isoformat()
 
 
 def _standing(row: aiosqlite.Row) -> Standing:

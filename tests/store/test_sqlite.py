@@ -68,6 +68,9 @@ async def test_database_from_migration_1_moves_forward_without_losing_rows(tmp_p
         assert community is not None and community.name == "G"
         assert await store.community_setting(1, "mock_cadence_days") == 7  # a column added by 0002
         assert await store.total_points(1) == 10
+        # 0004 rebuilt the standings from the old ledger rows
+        assert [(r.display_name, r.points) for r in await store.leaderboard(1)] == [("Ann", 10)]
+        assert [r.points for r in await store.leaderboard(1, period="w:2026-10-26")] == [10]
     finally:
         await store.close()
 
@@ -139,32 +142,50 @@ async def test_points_ledger_is_append_only_and_deduplicated(store: Store, admin
 
 async def test_leaderboard_ranks_ties_periods_tracks_and_hidden_members(store: Store, admin: Caller) -> None:
     cid = admin.community.id
-    names = ["Ann", "Ben", "Cat", "Dan"]
-    ids = {}
-    for n in names:
-        ids[n] = (await store.ensure_member(cid, n.lower(), n, now=NOW)).id
-    plan = [("Ann", 10, "coding", 0), ("Ben", 10, "coding", 1), ("Cat", 7, "ml-theory", 0), ("Dan", 3, "coding", 0)]
-    for name, pts, track, days_ago in plan:
+    ids = {n: (await store.ensure_member(cid, n.lower(), n, now=NOW)).id for n in ["Ann", "Ben", "Cat", "Dan"]}
+    plan = [("Ann", 10, "coding", 30), ("Ben", 10, "coding", 20), ("Cat", 7, "ml-theory", 10), ("Dan", 3, "coding", 5)]
+    for name, pts, track, minutes_ago in plan:
         await store.add_points(
             community_id=cid, member_id=ids[name], points=pts, reason="solve", track=track,
-            question_id=f"q-{name}", now=NOW - timedelta(days=days_ago, minutes=len(name)),
+            question_id=f"q-{name}", now=NOW - timedelta(minutes=minutes_ago),
         )
-    # an old point outside the week
-    await store.add_points(community_id=cid, member_id=ids["Dan"], points=50, reason="solve", now=NOW - timedelta(days=30))
+    # an old point, outside this week and this month
+    await store.add_points(community_id=cid, member_id=ids["Dan"], points=50, reason="streak", now=NOW - timedelta(days=30))
 
-    week_start = NOW - timedelta(days=3)
-    rows = await store.leaderboard(cid, since=week_start)
-    assert [(r.rank, r.display_name, r.points) for r in rows] == [(1, "Ben", 10), (1, "Ann", 10), (3, "Cat", 7), (4, "Dan", 3)]
+    week = "w:2026-11-23"
+    rows = await store.leaderboard(cid, period=week)
+    assert [(r.rank, r.display_name, r.points, r.solved) for r in rows] == [
+        (1, "Ann", 10, 1), (1, "Ben", 10, 1), (3, "Cat", 7, 1), (4, "Dan", 3, 1)]
     rows = await store.leaderboard(cid)
-    assert rows[0].display_name == "Dan" and rows[0].points == 53
-    rows = await store.leaderboard(cid, since=week_start, track="ml-theory")
+    assert (rows[0].display_name, rows[0].points, rows[0].solved) == ("Dan", 53, 1)
+    assert [r.display_name for r in await store.leaderboard(cid, period="m:2026-10")] == ["Dan"]
+    rows = await store.leaderboard(cid, period=week, track="ml-theory")
     assert [r.display_name for r in rows] == ["Cat"]
-    assert (await store.standing_of(cid, ids["Dan"], since=week_start)) is not None
-    assert await store.count_ranked(cid, since=week_start) == 4
+    own = await store.standing_of(cid, ids["Dan"], period=week)
+    assert own is not None and own.rank == 4
+    assert await store.count_ranked(cid, period=week) == 4
     await store.update_member(ids["Ben"], hide_from_leaderboard=1)
-    rows = await store.leaderboard(cid, since=week_start, limit=2)
-    assert [r.display_name for r in rows] == ["Ann", "Cat"]
-    assert await store.standing_of(cid, ids["Ben"], since=week_start) is None
+    rows = await store.leaderboard(cid, period=week, limit=2)
+    assert [(r.rank, r.display_name) for r in rows] == [(1, "Ann"), (2, "Cat")]
+    assert await store.standing_of(cid, ids["Ben"], period=week) is None
+    # the standings always equal a recomputation from the append-only ledger
+    recomputed = await store._all(
+        "SELECT member_id, SUM(points) AS p FROM points_ledger WHERE community_id = ? GROUP BY member_id ORDER BY member_id",
+        (cid,))
+    kept = await store._all(
+        "SELECT member_id, points AS p FROM standings WHERE community_id = ? AND period = 'all' AND track = '*'"
+        " ORDER BY member_id", (cid,))
+    assert [tuple(r) for r in recomputed] == [tuple(r) for r in kept]
+
+
+async def test_week_follows_the_community_timezone(store: Store) -> None:
+    tokyo = await store.ensure_community("t", "tokyo", "T", now=NOW, timezone="Asia/Tokyo")
+    m = await store.ensure_member(tokyo.id, "u", "U", now=NOW)
+    # Sunday 2026-11-22 16:00 UTC is already Monday 01:00 in Tokyo: it counts for Tokyo's new week
+    await store.add_points(community_id=tokyo.id, member_id=m.id, points=5, reason="solve",
+                           now=datetime(2026, 11, 22, 16, 0, tzinfo=UTC))
+    assert [r.points for r in await store.leaderboard(tokyo.id, period="w:2026-11-23")] == [5]
+    assert await store.leaderboard(tokyo.id, period="w:2026-11-16") == []
 
 
 async def test_communities_are_isolated_and_settings_are_whitelisted(store: Store, clock: object) -> None:
