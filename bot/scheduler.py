@@ -72,13 +72,15 @@ class Scheduler:
             return
         try:
             await self.services.daily.tick(community)
+            await self.services.outbox.deliver()
         except Exception:  # a failing community must not stop the others' schedules
             log.exception("daily tick failed for community %s", community_id)
 
     async def _tick_all(self) -> None:
-        for community in await self.services.store.list_communities():
-            await self._tick_one(community.id)
-        await self.services.outbox.deliver()
+        try:
+            await self.services.tick()
+        except Exception:  # the next tick tries again; nothing is lost, it is all in the database
+            log.exception("tick failed")
 
     async def shutdown(self) -> None:
         if self._aps.running:

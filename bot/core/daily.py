@@ -143,14 +143,15 @@ class DailyService:
         return items
 
     async def tick(self, community: Community) -> None:
-        """Do whatever is due for one community: reveals first, then the current round's post."""
+        """Queue whatever is due for one community: reveals first, then the current round's post.
+
+        The caller delivers the outbox afterwards (once for many communities, so sends overlap)."""
         now = self.clock.now()
         await self.reveal_due_rounds(community, now)
         day = round_date(community, now)
         if community.channel and not await self.store.round_announced(community.id, day):
             if now - at_local(community, day, community.post_time) <= self.grace:
                 await self.announce(community, day)
-        await self.outbox.deliver()
 
     async def post_now(self, community: Community) -> date:
         """Admin: queue the current round now (sent by the next delivery); refuses when it was already posted."""

@@ -3,7 +3,7 @@
 The outbox is the transactional-outbox pattern: a message is written to the `outbox` table in the
 same transaction as the state it reports, under a unique key, so a restart or a second process can
 never create it twice. Delivery leases due rows to one process at a time (`claimed_until`), sends
-them through the `Chat` port in order, and records the platform reference. A failed send is retried
+them through the `Chat` port (in order within a community, up to 16 communities at a time), and records the platform reference. A failed send is retried
 with exponential backoff (30 s, 1 min, 2 min, ... capped at 1 h) up to `MAX_ATTEMPTS`; a permanent
 error (the adapter raises `DeliveryError(permanent=True)`, e.g. a missing permission) stops the
 retries at once and tells the community's admins by DM what to fix.
@@ -19,6 +19,7 @@ platform idempotency where it exists (Discord's message nonce).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
@@ -30,6 +31,7 @@ from bot.core.ports import Chat, DeliveryError, Store
 log = logging.getLogger(__name__)
 
 LEASE_S = 60.0
+CONCURRENT_COMMUNITIES = 16
 MAX_ATTEMPTS = 8
 BASE_BACKOFF_S = 30.0
 MAX_BACKOFF_S = 3600.0
@@ -50,13 +52,21 @@ class Outbox:
         if self.chat is None:
             return 0
         sent = 0
+        gate = asyncio.Semaphore(CONCURRENT_COMMUNITIES)
+
+        async def send_all(group: list[OutboxRow]) -> int:
+            async with gate:
+                return sum([await self._send(row) for row in group])
+
         while True:
             rows = await self.store.claim_outbox(now=self.clock.now(), lease_s=LEASE_S, limit=limit)
             if not rows:
                 return sent
+            # One community's messages go in order; different communities are sent concurrently.
+            by_community: dict[int, list[OutboxRow]] = {}
             for row in rows:
-                if await self._send(row):
-                    sent += 1
+                by_community.setdefault(row.community_id, []).append(row)
+            sent += sum(await asyncio.gather(*(send_all(g) for g in by_community.values())))
             if len(rows) < limit:
                 return sent
 

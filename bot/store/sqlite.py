@@ -462,6 +462,13 @@ class Store:
         row = await self._one("SELECT COALESCE(SUM(points), 0) FROM points_ledger WHERE member_id = ?", (member_id,))
         return int(row[0]) if row else 0
 
+    async def rebuild_standings(self) -> None:
+        """Recompute every standing from the append-only ledger (the ledger is the source of truth)."""
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM standings")
+            for statement in split_statements(STANDINGS_REBUILD_SQL):
+                await db.execute(statement)
+
     async def table_counts(self, tables: Iterable[str]) -> Mapping[str, int]:
         """Row counts (for `db migrate` output and migration tests)."""
         counts = {}
@@ -675,6 +682,30 @@ class Store:
         rows = await self._all("SELECT * FROM members WHERE community_id = ? AND is_admin = 1 ORDER BY id", (community_id,))
         return [Member.from_row(r) for r in rows]
 
+
+STANDINGS_REBUILD_SQL = """
+INSERT INTO standings (community_id, period, track, member_id, points, solved, last_at)
+SELECT community_id, period, track, member_id, SUM(points), SUM(reason = 'solve'), MAX(created_at)
+FROM (
+    SELECT community_id, 'all' AS period, '*' AS track, member_id, points, reason, created_at FROM points_ledger
+    UNION ALL
+    SELECT community_id, 'all', track, member_id, points, reason, created_at FROM points_ledger WHERE track IS NOT NULL
+    UNION ALL
+    SELECT community_id, 'w:' || date(local_date, '-6 days', 'weekday 1'), '*', member_id, points, reason, created_at
+    FROM points_ledger
+    UNION ALL
+    SELECT community_id, 'w:' || date(local_date, '-6 days', 'weekday 1'), track, member_id, points, reason, created_at
+    FROM points_ledger WHERE track IS NOT NULL
+    UNION ALL
+    SELECT community_id, 'm:' || strftime('%Y-%m', local_date), '*', member_id, points, reason, created_at
+    FROM points_ledger
+    UNION ALL
+    SELECT community_id, 'm:' || strftime('%Y-%m', local_date), track, member_id, points, reason, created_at
+    FROM points_ledger WHERE track IS NOT NULL
+)
+GROUP BY community_id, period, track, member_id;
+UPDATE standings SET hidden = 1 WHERE member_id IN (SELECT id FROM members WHERE hide_from_leaderboard = 1);
+"""
 
 _STANDINGS_SQL = """
 SELECT s.member_id AS member_id, m.display_name AS display_name, s.points AS points, s.solved AS solved,

@@ -202,3 +202,15 @@ async def test_communities_are_isolated_and_settings_are_whitelisted(store: Stor
     assert updated.timezone == "Asia/Tokyo" and updated.tracks == ("coding", "ml-theory")
     with pytest.raises(KeyError):
         await store.update_community(a.id, **{"name = 'x'; --": "y"})
+
+
+async def test_standings_can_be_rebuilt_from_the_ledger(store: Store, admin: Caller) -> None:
+    cid = admin.community.id
+    for i, pts in enumerate((5, 7, 11)):
+        await store.add_points(community_id=cid, member_id=admin.member.id, points=pts, reason="solve",
+                               track="coding", question_id=f"q{i}", now=NOW - timedelta(days=10 * i))
+    before = await store._all("SELECT * FROM standings ORDER BY period, track")
+    await store.rebuild_standings()
+    after = await store._all("SELECT * FROM standings ORDER BY period, track")
+    assert [tuple(r) for r in before] == [tuple(r) for r in after]
+    assert len(after) == 2 * (1 + 1 + 3)  # (all, November, 3 weeks) x (all tracks, coding)
