@@ -213,3 +213,32 @@ def test_answer_parsing_and_fences() -> None:
                                                     RubricPoint("Ethics", "d", ("fairness",))]
     )
     assert [p.point for p in covered] == ["Scale", "Result"] and [p.point for p in missed] == ["Ethics"]
+
+
+async def test_communities_never_see_each_others_rounds_or_submissions(
+    wired: Services, member: Caller, clock: FixedClock
+) -> None:
+    store = wired.store
+    other_c = await store.ensure_community("test", "guild-2", "Other guild", now=clock.now(), channel="general")
+    other = Caller(await store.ensure_member(other_c.id, "u-bob", "Bob", now=clock.now()), other_c)
+    eve = Caller(await store.ensure_member(other_c.id, "u-eve", "Eve", now=clock.now()), other_c)
+    await wired.tick()
+    # Monday: only guild 1's Bob answers
+    await wired.submissions.submit(member, "precision-from-counts", text="0.8", code=None)
+    written = " ".join(["latency qps model features monitor metric"] * 8)
+    await wired.submissions.submit(member, "feed-ranking-lite", text=written, code=None)
+    clock.set(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
+    await wired.tick()  # both guilds reveal Monday's round
+    # the same platform user id in guild 2 is another member, with his own record
+    assert other.member.id != member.member.id
+    assert await store.submissions_of(other.member.id, "precision-from-counts") == []
+    stats = await wired.leaderboard.member_stats(other_c, other.member)
+    assert stats.tracks == () and stats.points == 0
+    assert await store.leaderboard(other_c.id) == []
+    assert [r.display_name for r in await store.leaderboard(member.community.id)] == ["Bob"]
+    # guild 2 cannot read or vote on guild 1's written answers
+    assert (await wired.submissions.answers(eve, "feed-ranking-lite")).body == "Nobody answered this question."
+    with pytest.raises(NotFound, match="Bob did not answer"):
+        await wired.submissions.vote(eve, "feed-ranking-lite", "Bob")
+    listing = await wired.submissions.answers(member, "feed-ranking-lite")
+    assert listing.fields[0].name.startswith("Bob · coverage")
