@@ -461,7 +461,7 @@ def core_table() -> CommandTable:
             "Show any question of the bank by its id.",
             cmd_question,
             (Arg("id", "the question id shown with every question", required=True, kind="question"),),
-            examples=("/question stable-softmax",),
+            examples=("/question softmax-rows-stable",),
         )
     )
     table.add(
