@@ -2,6 +2,15 @@
 
 Text fields hold Markdown as members write it (bold, inline code, fenced code). Adapters escape
 member-controlled text for their platform; the core never emits platform markup.
+
+Buttons: `action` is a command name and `value` its argument text, so an adapter runs a click as
+`dispatch_line(f"/{action} {value}")`. A message whose buttons all re-run the same command (the
+leaderboard's pages) is meant to be updated in place. Adapters handle two actions natively:
+`form` (open the `Form` that `forms.form_for(value)` describes, as a modal) and `discuss`
+(open a thread or reply chain on the post).
+
+Forms (`Form`) are the neutral modal: a title, the command they submit to, fixed arguments and the
+fields the member fills in. Each platform clamps `max_length` to its own input limit.
 """
 
 from __future__ import annotations
@@ -49,6 +58,29 @@ class Button:
             value=str(d.get("value", "")),
             style=str(d.get("style", "secondary")),
         )
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One input of a form; `style` is `short` (one line) or `paragraph`."""
+
+    name: str
+    label: str
+    style: str = "short"
+    required: bool = True
+    max_length: int | None = None
+    placeholder: str = ""
+
+
+@dataclass(frozen=True)
+class Form:
+    """A modal: on submit the adapter dispatches `command` with `fixed` plus the filled-in fields."""
+
+    title: str
+    command: str
+    fields: tuple[FormField, ...]
+    fixed: Mapping[str, str]
+    note: str = ""
 
 
 @dataclass(frozen=True)

@@ -102,9 +102,16 @@ def leaderboard_page(page: Page, *, community_name: str) -> Message:
     if page.own is not None:
         own = page.own
         lines += ["…", f"`{own.rank:>3}.` **{own.display_name}** (you) · {own.points} pts{streak(own.member_id)}"]
+    base = " ".join(p for p in (page.period, page.track or "") if p)
+    buttons = []
+    if page.page > 1:
+        buttons.append(Button("◀ Previous", "leaderboard", f"{base} --page {page.page - 1}"))
+    if page.page < page.pages:
+        buttons.append(Button("Next ▶", "leaderboard", f"{base} --page {page.page + 1}"))
     return Message(
         title=f"Leaderboard · {scope}{track}",
         body="\n".join(lines),
+        buttons=tuple(buttons),
         footer=f"Page {page.page} of {page.pages} · {community_name}",
         kind="leaderboard",
     )
@@ -140,7 +147,7 @@ def daily_post(q: Question, day: date) -> Message:
     """The public post of one daily question, with its actions."""
     card = question_card(q, heading=f"Daily {TRACK_LABELS[q.track]} · {day:%a %d %b}")
     buttons = (
-        Button("Submit", "submit", q.id, style="primary"),
+        Button("Submit", "form", f"submit {q.id}", style="primary"),
         Button("Hint", "hint", q.id),
         Button("Discuss", "discuss", q.id),
     )

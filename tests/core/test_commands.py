@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from bot.core.bank import Bank
 from bot.core.commands import (
     Arg,
     Command,
@@ -16,7 +17,7 @@ from bot.core.commands import (
     dispatch_line,
     tokenize,
 )
-from bot.core.errors import UsageError
+from bot.core.errors import NotFound, UsageError
 from bot.core.messages import Message
 from bot.core.models import Caller
 from bot.core.services import Services
@@ -200,3 +201,25 @@ async def test_hint_and_submit_through_the_table(services: Services, member: Cal
     assert no_file_reader.is_error and "not a --file path" in no_file_reader.body
     answer = await dispatch_line(c, "/submit precision-from-counts 0.8")
     assert answer.title.startswith("Correct ✓")
+
+
+async def test_leaderboard_buttons_page_through_the_same_command(services: Services, member: Caller) -> None:
+    store, now, cid = services.store, services.clock.now(), member.community.id
+    for i in range(15):
+        m = await store.ensure_member(cid, f"p{i}", f"P{i:02d}", now=now)
+        await store.add_points(community_id=cid, member_id=m.id, points=50 - i, reason="solve", track="coding", now=now)
+    first = await dispatch_line(ctx(services, member), "/leaderboard month coding")
+    assert [(b.label, b.action, b.value) for b in first.buttons] == [("Next ▶", "leaderboard", "month coding --page 2")]
+    second = await dispatch_line(ctx(services, member), f"/{first.buttons[0].action} {first.buttons[0].value}")
+    assert second.footer.startswith("Page 2 of 2") and second.buttons[0].value == "month coding --page 1"
+
+
+def test_submit_forms_fit_the_question(bank: Bank) -> None:
+    from bot.core.forms import form_for
+
+    code = form_for(bank, "submit", "pair-sum-count")
+    assert code.command == "submit" and code.fixed == {"id": "pair-sum-count"} and code.fields[0].style == "paragraph"
+    choice = form_for(bank, "submit", "overfit-first-step")
+    assert choice.fields[0].label == "Your answer (a letter A-C)" and choice.fields[0].style == "short"
+    with pytest.raises(NotFound):
+        form_for(bank, "submit", "nope")

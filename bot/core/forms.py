@@ -1,0 +1,35 @@
+"""The forms (modals) behind buttons, described once for every platform.
+
+`form_for("submit", "<question id>")` is the answer form of a question: a paragraph for code or a
+written answer, a short line for a theory answer. Platforms clamp lengths to their own limits
+(Discord 4,000 characters per input, Slack 3,000) and say so in the form's note.
+"""
+
+from __future__ import annotations
+
+from bot.core.bank import Bank
+from bot.core.errors import NotFound
+from bot.core.messages import Form, FormField
+from bot.core.models import CODE_TRACKS, WRITTEN_TRACKS
+from bot.core.submissions import MAX_CODE_BYTES, MAX_WRITTEN_CHARS
+
+
+def form_for(bank: Bank, name: str, value: str) -> Form:
+    if name == "submit":
+        q = bank.get(value)
+        if q.track in CODE_TRACKS:
+            field = FormField("answer", "Your code", "paragraph", max_length=MAX_CODE_BYTES,
+                              placeholder=(q.starter or "").strip()[:100])
+            note = f"Paste a Python solution defining {q.entry}(). Longer files: attach a .py file with /submit."
+        elif q.track in WRITTEN_TRACKS:
+            field = FormField("answer", "Your answer", "paragraph", max_length=MAX_WRITTEN_CHARS,
+                              placeholder=", ".join(r.point for r in q.rubric)[:100])
+            note = "At least 40 words; cover the rubric points."
+        elif q.kind == "choice":
+            field = FormField("answer", f"Your answer (a letter A-{'ABCDEFGH'[len(q.choices) - 1]})", max_length=4)
+            note = "One attempt: the explanation comes with the verdict."
+        else:
+            field = FormField("answer", "Your answer (a number)", max_length=40)
+            note = "One attempt: the explanation comes with the verdict."
+        return Form(title=f"Submit · {q.title}"[:45], command="submit", fields=(field,), fixed={"id": q.id}, note=note)
+    raise NotFound(f"No form called {name!r}.")
