@@ -161,6 +161,9 @@ def _bwrap_args(bwrap: str, *, root: bool, disk_bytes: int) -> list[str]:
     if venv not in binds and not venv.startswith("/usr/"):
         binds.append(venv)
     binds = sorted(set(binds))
+    # The private /tmp first: the interpreter's binds below are mounted on top of it, so a venv
+    # that lives under the host's /tmp (a CI checkout) stays visible while the rest of /tmp does not.
+    args += ["--perms", "1777", "--size", str(disk_bytes), "--tmpfs", "/tmp"]
     kept = [b for b in binds if not any(b != o and b.startswith(o + "/") for o in binds)]
     made: set[str] = set()
     for b in kept:
@@ -171,8 +174,7 @@ def _bwrap_args(bwrap: str, *, root: bool, disk_bytes: int) -> list[str]:
             made.add(sp)
             args += ["--perms", "0755", "--dir", sp]
         args += ["--ro-bind", b, b]
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--perms", "1777", "--size", str(disk_bytes), "--tmpfs", "/tmp", "--chdir", "/tmp"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp"]
     return args
 
 
