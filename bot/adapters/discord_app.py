@@ -1,0 +1,914 @@
+"""Discord: the whole command table as slash commands, with modals, buttons and threads (discord.py).
+
+Decisions (see DESIGN.md for the layers):
+
+- The client is an `AutoShardedClient` with the `guilds` intent only (no privileged intents). Slash
+  commands are built at start-up from `core_table()`: "admin setup" becomes group `admin` +
+  subcommand `setup`, so commands the core adds later appear without adapter changes. Options map
+  from `Arg.kind`: int -> integer (min 1), choice/track -> choices, question -> string with
+  autocomplete, member -> user, file -> attachment, text/rest -> string. Console-only commands are
+  skipped. A group whose commands are all admin-only gets `default_permissions(manage_guild)`; the
+  Manage Server permission is checked again at run time (`Caller.is_admin`), since server owners
+  can override defaults.
+- Each guild is one community (`platform="discord"`, external id = guild id); members are keyed by
+  user id. Display names are stored neutralised (markdown escaped, no mentions), because the core
+  embeds them in Markdown.
+- Buttons carry `custom_id = "onsite:<action>:<value>"` and are handled in `on_interaction` by
+  their custom id, never by a view kept in memory, so they keep working after a restart. A click
+  whose message's buttons all re-run the same command (leaderboard pages) edits that message in
+  place; other clicks answer privately. `form` opens a modal (`onsite-form:<name>:<rest>`), whose
+  submission dispatches `form.command`; `discuss` opens (or links) the thread of the post.
+- `/submit <id>` without an answer or file opens the answer modal (4,000 characters per Discord
+  text input; larger solutions go in a `.py`/`.txt` attachment up to 64 KiB, checked by its size
+  before downloading). Slow commands (submit, post-now, pair-now, feedback) are deferred at once;
+  any other command is deferred if it has not answered within 2 s, so the 3-second interaction
+  deadline is never missed.
+- Everything is sent with `AllowedMentions.none()`; text is neutralised (`@everyone`, `@here`,
+  `<@id>`, `<@&id>` cannot ping or impersonate) and code fences inside code blocks are broken with
+  zero-width spaces. Limits: title 256, description 4096 (longer text continues in more embeds, up
+  to 10), fields 25 x (256, 1024), footer 2048, 6000 per message; whatever does not fit, or code
+  too long for the description, is attached as a file.
+- Posts: the community's channel is stored as a channel id (`/admin setup channel #daily`; a
+  plain name is resolved to the id). Missing permissions are checked before sending and reported
+  as a permanent `DeliveryError` naming them ("missing permission Send Messages in #daily"); 5xx
+  and rate limits are transient. Each post carries a nonce derived from its content with
+  `enforce_nonce`, so a retry after a lost response is not posted twice. Posts with a Discuss
+  button get a public thread named after the question.
+- Pair spaces are private threads in the community's channel with the members added; without the
+  permission to create them, the members get DMs instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import io
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import discord
+from discord import app_commands
+from discord.utils import escape_markdown
+
+from bot.core.commands import Command, CommandTable, Context, core_table, dispatch, dispatch_line
+from bot.core.errors import NotFound, OnsiteError, UsageError
+from bot.core.forms import form_for
+from bot.core.messages import Form, Message, error
+from bot.core.models import Caller, Community, Member
+from bot.core.ports import DeliveryError
+from bot.core.services import Services
+from bot.core.submissions import MAX_CODE_BYTES, human_size
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+BUTTON_PREFIX = "onsite:"
+FORM_PREFIX = "onsite-form:"
+ZWSP = "\u200b"
+
+# Discord's limits
+CONTENT_MAX = 2000
+TITLE_MAX = 256
+DESCRIPTION_MAX = 4096
+FIELDS_MAX = 25
+FIELD_NAME_MAX = 256
+FIELD_VALUE_MAX = 1024
+FOOTER_MAX = 2048
+MESSAGE_EMBED_MAX = 6000
+EMBEDS_PER_MESSAGE = 10
+CUSTOM_ID_MAX = 100
+MODAL_TITLE_MAX = 45
+MODAL_INPUT_MAX = 4000
+THREAD_NAME_MAX = 100
+CHOICES_MAX = 25
+DESCRIPTION_OPTION_MAX = 100
+
+MAX_ATTACHMENT_BYTES = MAX_CODE_BYTES
+ATTACHMENT_SUFFIXES = (".py", ".txt")
+SLOW_COMMANDS = frozenset({"submit", "admin post-now", "admin pair-now", "feedback"})
+DEFER_AFTER_S = 2.0
+GROUP_DESCRIPTIONS = {
+    "admin": "Community settings and rounds (Manage Server)",
+    "settings": "Your own settings",
+    "mock": "Peer mock interviews",
+}
+COLORS = {
+    "info": 0x5865F2,
+    "question": 0x3498DB,
+    "error": 0xE74C3C,
+    "success": 0x2ECC71,
+    "announcement": 0xF1C40F,
+    "reveal": 0x9B59B6,
+    "leaderboard": 0xE67E22,
+}
+STYLES = {
+    "primary": discord.ButtonStyle.primary,
+    "secondary": discord.ButtonStyle.secondary,
+    "success": discord.ButtonStyle.success,
+    "danger": discord.ButtonStyle.danger,
+}
+NO_MENTIONS = discord.AllowedMentions.none()
+
+# -- text safety -------------------------------------------------------------------------------------
+
+_EVERYONE = re.compile(r"@(everyone|here)", re.IGNORECASE)
+_MENTION = re.compile(r"<(@[!&]?|#|/)")
+_CHANNEL_ID = re.compile(r"(?<![<\w])#(\d{15,21})\b")
+_CHANNEL_REF = re.compile(r"^<#(\d{15,21})>$")
+
+
+def neutralise(text: str) -> str:
+    """No member text can ping or impersonate: @everyone/@here and <@id>/<@&id>/<#id> are broken.
+
+    Afterwards the bot's own channel references (`#<channel id>`, as the core prints a channel
+    setting) become channel links, which never ping."""
+    text = _EVERYONE.sub(lambda m: f"@{ZWSP}{m.group(1)}", text)
+    text = _MENTION.sub(lambda m: f"<{ZWSP}{m.group(1)}", text)
+    return _CHANNEL_ID.sub(r"<#\1>", text)
+
+
+def fence_safe(code: str) -> str:
+    """Code shown inside a fenced block cannot close the block early."""
+    return code.replace("```", f"`{ZWSP}`{ZWSP}`")
+
+
+def safe_name(name: str) -> str:
+    """A display name as stored for a Discord member: no markdown, no mentions, one line."""
+    one_line = " ".join(name.split()) or "member"
+    return escape_markdown(neutralise(one_line))[:64]
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Chunks of at most `limit` characters, cut at line ends (or spaces) where possible."""
+    chunks: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        if cut < limit // 2:
+            cut = rest.rfind(" ", 0, limit)
+        if cut < limit // 2:
+            cut = limit
+        chunks.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip("\n")
+    if rest or not chunks:
+        chunks.append(rest)
+    return chunks
+
+
+# -- rendering ---------------------------------------------------------------------------------------
+
+
+class ButtonsView(discord.ui.View):
+    """Buttons only: clicks are routed by custom id in `on_interaction`, so nothing is kept in memory
+    (which is also what makes them survive a restart)."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+
+    def is_dispatchable(self) -> bool:
+        return False
+
+
+@dataclass
+class Rendered:
+    """A `Message` as discord.py send arguments."""
+
+    content: str | None = None
+    embeds: list[discord.Embed] = field(default_factory=list)
+    files: list[discord.File] = field(default_factory=list)
+    view: discord.ui.View | None = None
+
+    def kwargs(self, *, edit: bool = False) -> dict[str, Any]:
+        args: dict[str, Any] = {"content": self.content, "embeds": self.embeds, "allowed_mentions": NO_MENTIONS}
+        if edit:
+            args["attachments"] = self.files
+            args["view"] = self.view
+        else:
+            if self.files:
+                args["files"] = self.files
+            if self.view is not None:
+                args["view"] = self.view
+        return args
+
+
+def button_id(action: str, value: str) -> str:
+    return f"{BUTTON_PREFIX}{action}:{value}"
+
+
+def render_view(message: Message) -> ButtonsView | None:
+    if not message.buttons:
+        return None
+    view = ButtonsView()
+    for b in message.buttons[:25]:
+        custom_id = button_id(b.action, b.value)
+        if len(custom_id) > CUSTOM_ID_MAX:
+            log.warning("button %r skipped: custom id over %d characters", b.label, CUSTOM_ID_MAX)
+            continue
+        view.add_item(discord.ui.Button(label=clip(b.label, 80), custom_id=custom_id,
+                                        style=STYLES.get(b.style, discord.ButtonStyle.secondary)))
+    return view if view.children else None
+
+
+def render(message: Message) -> Rendered:
+    """A Message as content, embeds, files and buttons within Discord's limits."""
+    view = render_view(message)
+    if message.is_error:
+        text = f"⚠️ {neutralise(message.body)}"
+        if message.footer:
+            text += f"\n{neutralise(message.footer)}"
+        return Rendered(content=clip(text, CONTENT_MAX), view=view)
+
+    files: list[discord.File] = []
+    color = COLORS.get(message.kind, COLORS["info"])
+    title = clip(neutralise(message.title), TITLE_MAX) if message.title else None
+    footer = clip(neutralise(message.footer), FOOTER_MAX) if message.footer else ""
+    body = neutralise(message.body.strip())
+    if message.code:
+        suffix = "py" if message.code_language == "python" else "txt"
+        block = f"```{message.code_language}\n{fence_safe(message.code.rstrip())}\n```"
+        joined = f"{body}\n\n{block}".strip()
+        if len(joined) <= DESCRIPTION_MAX and len(joined) + len(title or "") + len(footer) <= MESSAGE_EMBED_MAX // 2:
+            body = joined
+        else:
+            files.append(discord.File(io.BytesIO(message.code.encode()), filename=f"code.{suffix}"))
+            body = f"{body}\n\n(code attached: code.{suffix})".strip()
+
+    budget = MESSAGE_EMBED_MAX - len(title or "") - len(footer)
+    complete = True
+    embeds = [discord.Embed(title=title, color=color)]
+    chunks = split_text(body, DESCRIPTION_MAX) if body else []
+    for i, chunk in enumerate(chunks):
+        if i >= EMBEDS_PER_MESSAGE or len(chunk) > budget:
+            complete = False
+            if budget > 200 and i < EMBEDS_PER_MESSAGE:
+                (embeds[-1] if i == 0 else _new_embed(embeds, color)).description = clip(chunk, budget)
+                budget = 0
+            break
+        target = embeds[0] if i == 0 else _new_embed(embeds, color)
+        target.description = chunk
+        budget -= len(chunk)
+    last = embeds[-1]
+    for f in message.fields:
+        name = clip(neutralise(f.name), FIELD_NAME_MAX) or ZWSP
+        value = clip(neutralise(f.value), FIELD_VALUE_MAX) or ZWSP
+        if len(last.fields) >= FIELDS_MAX or len(name) + len(value) > budget:
+            complete = False
+            break
+        if value != neutralise(f.value) or name != neutralise(f.name):
+            complete = False
+        last.add_field(name=name, value=value, inline=f.inline)
+        budget -= len(name) + len(value)
+    if not complete:
+        files.append(discord.File(io.BytesIO(message.plain_text().encode()), filename="message.txt"))
+        footer = clip(f"{footer} · full text attached" if footer else "Full text attached", FOOTER_MAX)
+    if footer:
+        last.set_footer(text=footer)
+    if message.image and Path(message.image).is_file():
+        image = Path(message.image)
+        files.append(discord.File(image, filename=image.name))
+        embeds[0].set_image(url=f"attachment://{image.name}")
+    return Rendered(embeds=embeds, files=files, view=view)
+
+
+def _new_embed(embeds: list[discord.Embed], color: int) -> discord.Embed:
+    embed = discord.Embed(color=color)
+    embeds.append(embed)
+    return embed
+
+
+# -- the Chat port -----------------------------------------------------------------------------------
+
+PERMISSION_NAMES = {
+    "view_channel": "View Channel",
+    "send_messages": "Send Messages",
+    "embed_links": "Embed Links",
+    "attach_files": "Attach Files",
+    "create_public_threads": "Create Public Threads",
+    "create_private_threads": "Create Private Threads",
+    "send_messages_in_threads": "Send Messages in Threads",
+}
+
+
+def channel_ref(value: str) -> int | None:
+    """A channel id from a stored setting: digits, `<#id>` or `#id`; None for a channel name."""
+    text = value.strip()
+    match = _CHANNEL_REF.match(text)
+    if match:
+        return int(match.group(1))
+    text = text.lstrip("#")
+    return int(text) if text.isdigit() else None
+
+
+def delivery_error(exc: Exception, where: str) -> Exception:
+    """discord.py errors as the core's DeliveryError: permanent when an admin must fix something."""
+    if isinstance(exc, discord.Forbidden):
+        if exc.code == 50007:
+            return DeliveryError(f"{where} does not accept direct messages", permanent=True)
+        return DeliveryError(f"missing permission or access in {where} ({exc.text or exc.status})", permanent=True)
+    if isinstance(exc, discord.NotFound):
+        return DeliveryError(f"unknown channel {where}: it was deleted or the bot cannot see it", permanent=True)
+    if isinstance(exc, discord.HTTPException) and exc.status < 500 and exc.status != 429:
+        return DeliveryError(f"Discord refused the message in {where}: {exc.text or exc.status}", permanent=True)
+    return DeliveryError(f"Discord is unavailable ({exc}); will retry")
+
+
+def post_nonce(community: Community, channel: str, message: Message) -> str:
+    """Same post, same nonce: with enforce_nonce Discord drops a retried duplicate."""
+    raw = json.dumps([community.id, channel, message.to_dict()], sort_keys=True).encode()
+    return hashlib.sha256(raw).hexdigest()[:25]
+
+
+class DiscordChat:
+    """The `Chat` port over a discord.py client."""
+
+    def __init__(self, client: discord.Client) -> None:
+        self.client = client
+
+    async def _channel(self, community: Community, ref: str) -> discord.TextChannel:
+        guild_id = int(community.external_id)
+        channel_id = channel_ref(ref)
+        channel: Any
+        if channel_id is not None:
+            channel = self.client.get_channel(channel_id)
+            if channel is None:
+                try:
+                    channel = await self.client.fetch_channel(channel_id)
+                except discord.HTTPException as exc:
+                    raise delivery_error(exc, f"#{ref}") from exc
+        else:
+            guild = self.client.get_guild(guild_id)
+            if guild is None:
+                try:
+                    found = [c for c in await (await self.client.fetch_guild(guild_id)).fetch_channels()
+                             if isinstance(c, discord.TextChannel) and c.name == ref.lstrip("#")]
+                except discord.HTTPException as exc:
+                    raise delivery_error(exc, f"#{ref}") from exc
+                channel = found[0] if found else None
+            else:
+                channel = discord.utils.get(guild.text_channels, name=ref.lstrip("#"))
+            if channel is None:
+                raise DeliveryError(f"no channel #{ref} in this server; set one with /admin setup channel",
+                                    permanent=True)
+        if not isinstance(channel, discord.TextChannel) or channel.guild.id != guild_id:
+            raise DeliveryError(f"#{ref} is not a text channel of this server; set one with /admin setup channel",
+                                permanent=True)
+        return channel
+
+    @staticmethod
+    def missing(channel: discord.abc.GuildChannel, needed: Sequence[str]) -> list[str]:
+        """The permissions the bot lacks in a channel (empty when it cannot tell)."""
+        me = channel.guild.me
+        if me is None:
+            return []
+        perms = channel.permissions_for(me)
+        return [PERMISSION_NAMES[p] for p in needed if not getattr(perms, p)]
+
+    async def post(self, community: Community, channel: str, message: Message) -> str:
+        target = await self._channel(community, channel)
+        rendered = render(message)
+        wants_thread = any(b.action == "discuss" for b in message.buttons)
+        needed = ["view_channel", "send_messages", "embed_links"] + (["attach_files"] if rendered.files else [])
+        lacking = self.missing(target, needed)
+        if lacking:
+            raise DeliveryError(f"missing permission {', '.join(lacking)} in #{target.name}", permanent=True)
+        try:
+            sent = await target.send(**rendered.kwargs(), nonce=post_nonce(community, channel, message))
+        except discord.HTTPException as exc:
+            raise delivery_error(exc, f"#{target.name}") from exc
+        # The message is out: from here on nothing may raise, or the outbox would post it again.
+        if wants_thread:
+            await self._open_thread(sent, message.title)
+        return str(sent.id)
+
+    async def _open_thread(self, sent: discord.Message, title: str) -> int | None:
+        try:
+            thread = await sent.create_thread(name=clip(title or "Discussion", THREAD_NAME_MAX),
+                                              auto_archive_duration=1440)
+        except discord.HTTPException as exc:
+            if exc.code == 160004:  # a thread already exists for this message: it has the message's id
+                return sent.id
+            log.warning("could not open a thread on message %s: %s", sent.id, exc)
+            return None
+        return thread.id
+
+    async def send_dm(self, member: Member, message: Message) -> None:
+        user_id = int(member.external_id)
+        try:
+            user = self.client.get_user(user_id) or await self.client.fetch_user(user_id)
+            await user.send(**render(message).kwargs())
+        except discord.HTTPException as exc:
+            raise delivery_error(exc, member.display_name) from exc
+
+    async def open_pair_space(self, community: Community, members: Sequence[Member], title: str) -> str:
+        names = ", ".join(m.display_name for m in members)
+        try:
+            if not community.channel:
+                raise LookupError("no channel")
+            channel = await self._channel(community, community.channel)
+            lacking = self.missing(channel, ["view_channel", "create_private_threads", "send_messages_in_threads"])
+            if lacking:
+                raise PermissionError(", ".join(lacking))
+            thread = await channel.create_thread(name=clip(title, THREAD_NAME_MAX), type=discord.ChannelType.private_thread,
+                                                 invitable=False, auto_archive_duration=10080)
+            users = [discord.Object(int(m.external_id)) for m in members]
+            for user in users:
+                await thread.add_user(user)
+            mentions = " ".join(f"<@{u.id}>" for u in users)
+            await thread.send(f"{mentions} {neutralise(title)}: your private space for this mock interview.",
+                              allowed_mentions=discord.AllowedMentions(users=users, everyone=False, roles=False))
+            return f"thread:{thread.id}"
+        except Exception as exc:  # no channel, no permission, or Discord refused: fall back to DMs
+            log.info("pair space %r as DMs: %s", title, exc)
+        for m in members:
+            others = ", ".join(o.display_name for o in members if o.id != m.id) or names
+            await self.send_dm(m, Message(title=title, body=f"Your mock-interview partner(s): {others}. "
+                                          "Onsite could not open a private thread in the server, so meet by DM."))
+        return "dm:" + ",".join(m.external_id for m in members)
+
+
+# -- slash commands ----------------------------------------------------------------------------------
+
+
+def py_name(arg_name: str) -> str:
+    return re.sub(r"\W", "_", arg_name)
+
+
+def option_annotation(kind: str, required: bool) -> Any:
+    base: Any = {
+        "int": app_commands.Range[int, 1, None],
+        "member": discord.User,
+        "file": discord.Attachment,
+    }.get(kind, str)
+    return base if required else Optional[base]  # noqa: UP045 - discord.py reads typing.Optional
+
+
+class OnsiteTree(app_commands.CommandTree):
+    """The command tree; failures inside discord.py's own checks become private error replies."""
+
+    async def on_error(self, interaction: discord.Interaction, exc: app_commands.AppCommandError) -> None:
+        if isinstance(exc, app_commands.CommandInvokeError):
+            log.error("command %s failed", interaction.command and interaction.command.qualified_name,
+                      exc_info=exc.original)
+            text = "Something went wrong on our side; it has been logged. Please try again."
+        elif isinstance(exc, app_commands.TransformerError):
+            text = f"{exc.value!r} is not a valid {exc.type.name}."
+        else:
+            text = str(exc) or type(exc).__name__
+        client = interaction.client
+        if isinstance(client, OnsiteClient):
+            await client.reply(interaction, error(text))
+
+
+class OnsiteClient(discord.AutoShardedClient):
+    """The bot: slash commands from the core table, buttons and modals by custom id, the scheduler."""
+
+    def __init__(
+        self,
+        *,
+        services: Services | None = None,
+        table: CommandTable | None = None,
+        timezone: str = "UTC",
+        post_time: str = "09:00",
+        guild_id: int | None = None,
+        on_ready_hook: Callable[[], Awaitable[None]] | None = None,
+        **options: Any,
+    ) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(intents=intents, allowed_mentions=NO_MENTIONS, **options)
+        self._services = services
+        self.table = table or core_table()
+        self.timezone = timezone
+        self.post_time = post_time
+        self.guild_id = guild_id
+        self.on_ready_hook = on_ready_hook
+        self._started = False
+        self.tree = OnsiteTree(self)
+        self.commands = build_commands(self, self.table)
+        for command in self.commands:
+            self.tree.add_command(command)
+
+    @property
+    def services(self) -> Services:
+        assert self._services is not None, "services are attached before connecting"
+        return self._services
+
+    def attach(self, services: Services) -> None:
+        self._services = services
+
+    async def setup_hook(self) -> None:
+        """Sync the commands: to one guild while developing (instant), globally in production."""
+        if self.guild_id:
+            guild = discord.Object(self.guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to guild %s", len(synced), self.guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d global commands (they can take a while to show up)", len(synced))
+
+    async def on_ready(self) -> None:
+        log.info("connected as %s to %d servers", self.user, len(self.guilds))
+        if not self._started and self.on_ready_hook is not None:
+            self._started = True
+            await self.on_ready_hook()
+
+    # -- who is calling ------------------------------------------------------------------------------
+
+    async def context(self, interaction: discord.Interaction) -> Context | None:
+        """The community (this guild) and the member; None, after telling the user, outside a server."""
+        if interaction.guild_id is None:
+            await self.reply(interaction, error("Onsite works inside a server: use its commands there."))
+            return None
+        store = self.services.store
+        now = self.services.clock.now()
+        guild = interaction.guild
+        name = (guild.name if guild is not None and guild.name else None) or f"Discord server {interaction.guild_id}"
+        community = await store.ensure_community(PLATFORM, str(interaction.guild_id), name, now=now,
+                                                 timezone=self.timezone, post_time=self.post_time)
+        user = interaction.user
+        is_admin = bool(interaction.permissions.manage_guild)
+        display = safe_name(user.display_name)
+        member = await store.ensure_member(community.id, str(user.id), display, now=now, is_admin=is_admin)
+        if member.is_admin != is_admin or member.display_name != display:
+            member = await store.update_member(member.id, is_admin=int(is_admin), display_name=display)
+        return Context(self.services, Caller(member, community, is_admin=is_admin), self.table, PLATFORM)
+
+    # -- replies -------------------------------------------------------------------------------------
+
+    async def reply(self, interaction: discord.Interaction, message: Message, *, ephemeral: bool | None = None) -> None:
+        """Answer an interaction (or follow up a deferred one); never pings anyone."""
+        rendered = render(message)
+        private = message.ephemeral if ephemeral is None else ephemeral
+        if not interaction.response.is_done():
+            await interaction.response.send_message(**rendered.kwargs(), ephemeral=private)
+        else:
+            await interaction.followup.send(**rendered.kwargs(), ephemeral=private)
+
+    async def run_timed(
+        self, interaction: discord.Interaction, work: Awaitable[Message], *, thinking: bool = True
+    ) -> Message:
+        """Run a command; defer if it is still running close to Discord's 3-second deadline."""
+        task = asyncio.ensure_future(work)
+        done, _ = await asyncio.wait({task}, timeout=DEFER_AFTER_S)
+        if not done and not interaction.response.is_done():
+            await interaction.response.defer(ephemeral=True, thinking=thinking)
+        return await task
+
+    async def deliver(self) -> None:
+        """What the command enqueued (announcements, posts) goes out after the member's own reply."""
+        try:
+            await self.services.outbox.deliver()
+        except Exception:  # the scheduler retries; a reply already went out
+            log.exception("outbox delivery failed")
+
+    # -- slash commands ------------------------------------------------------------------------------
+
+    async def run_command(self, interaction: discord.Interaction, command: Command, options: Mapping[str, Any]) -> None:
+        ctx = await self.context(interaction)
+        if ctx is None:
+            return
+        raw: dict[str, Any] = {}
+        attachment: discord.Attachment | None = None
+        for arg in command.args:
+            value = options.get(py_name(arg.name))
+            if value is None:
+                continue
+            if isinstance(value, discord.Attachment):
+                attachment = value
+                raw[arg.name] = value.filename
+            elif isinstance(value, discord.User | discord.Member):
+                raw[arg.name] = await self.member_ref(ctx, value)
+            else:
+                raw[arg.name] = value
+        if command.name == "admin setup" and raw.get("setting") == "channel" and raw.get("value"):
+            raw["value"] = self.channel_setting(interaction, str(raw["value"]))
+        if command.name == "submit" and not raw.get("answer") and attachment is None and raw.get("id"):
+            await self.open_form(interaction, "submit", str(raw["id"]))
+            return
+        if attachment is not None:
+            ctx = Context(ctx.services, ctx.caller, ctx.table, PLATFORM, read_file=attachment_reader(attachment))
+        if command.name in SLOW_COMMANDS or attachment is not None:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        reply = await self.run_timed(interaction, dispatch(ctx, command.name, raw))
+        await self.reply(interaction, reply)
+        await self.deliver()
+
+    async def member_ref(self, ctx: Context, user: discord.User | discord.Member) -> str:
+        """A chosen user as the core looks members up: their id when known here, else their name."""
+        known = await ctx.services.store.find_member(ctx.caller.community.id, str(user.id))
+        return str(user.id) if known is not None else safe_name(user.display_name)
+
+    @staticmethod
+    def channel_setting(interaction: discord.Interaction, value: str) -> str:
+        """`#daily`, `daily` or a channel link -> the channel id, so renaming it breaks nothing."""
+        channel_id = channel_ref(value)
+        if channel_id is not None:
+            return str(channel_id)
+        guild = interaction.guild
+        if guild is not None:
+            found = discord.utils.get(guild.text_channels, name=value.strip().lstrip("#"))
+            if found is not None:
+                return str(found.id)
+        return value
+
+    async def autocomplete_question(self, current: str) -> list[app_commands.Choice[str]]:
+        bank = self.services.bank
+        return [app_commands.Choice(name=clip(f"{qid} · {bank.get(qid).title}", 100), value=qid)
+                for qid in bank.ids_starting(current, CHOICES_MAX)]
+
+    # -- forms (modals) ------------------------------------------------------------------------------
+
+    async def open_form(self, interaction: discord.Interaction, name: str, rest: str) -> None:
+        try:
+            form = form_for(self.services.bank, name, rest)
+        except OnsiteError as exc:
+            await self.reply(interaction, error(str(exc)))
+            return
+        custom_id = f"{FORM_PREFIX}{name}:{rest}"
+        if len(custom_id) > CUSTOM_ID_MAX:
+            await self.reply(interaction, error(f"Use /{form.command} with your answer: this form cannot open here."))
+            return
+        modal = build_modal(form, custom_id)
+        await interaction.response.send_modal(modal)
+        modal.stop()  # the submission is handled by custom id in on_interaction, not by this object
+
+    async def on_form(self, interaction: discord.Interaction, custom_id: str) -> None:
+        name, _, rest = custom_id[len(FORM_PREFIX):].partition(":")
+        ctx = await self.context(interaction)
+        if ctx is None:
+            return
+        try:
+            form = form_for(self.services.bank, name, rest)
+        except OnsiteError as exc:
+            await self.reply(interaction, error(str(exc)))
+            return
+        data: Mapping[str, Any] = interaction.data or {}
+        wanted = {f.name for f in form.fields}
+        filled = {k: v for k, v in modal_values(data.get("components", [])).items() if k in wanted}
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        reply = await dispatch(ctx, form.command, {**form.fixed, **filled})
+        await self.reply(interaction, reply)
+        await self.deliver()
+
+    # -- buttons -------------------------------------------------------------------------------------
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        data: Mapping[str, Any] = interaction.data or {}
+        custom_id = str(data.get("custom_id", ""))
+        try:
+            if interaction.type is discord.InteractionType.component and custom_id.startswith(BUTTON_PREFIX):
+                action, _, value = custom_id[len(BUTTON_PREFIX):].partition(":")
+                await self.on_button(interaction, action, value)
+            elif interaction.type is discord.InteractionType.modal_submit and custom_id.startswith(FORM_PREFIX):
+                await self.on_form(interaction, custom_id)
+        except Exception:
+            log.exception("interaction %s failed", custom_id)
+            try:
+                await self.reply(interaction, error("Something went wrong on our side; it has been logged."))
+            except discord.HTTPException:
+                pass
+
+    async def on_button(self, interaction: discord.Interaction, action: str, value: str) -> None:
+        if action == "form":
+            name, _, rest = value.partition(" ")
+            await self.open_form(interaction, name, rest)
+            return
+        ctx = await self.context(interaction)
+        if ctx is None:
+            return
+        if action == "discuss":
+            await self.discuss(interaction)
+            return
+        if self.updates_in_place(interaction, action):
+            reply = await self.run_timed(interaction, dispatch_line(ctx, f"/{action} {value}"), thinking=False)
+            if not reply.is_error:
+                rendered = render(reply)
+                if interaction.response.is_done():
+                    await interaction.edit_original_response(**rendered.kwargs(edit=True))
+                else:
+                    await interaction.response.edit_message(**rendered.kwargs(edit=True))
+                return
+        else:
+            reply = await self.run_timed(interaction, dispatch_line(ctx, f"/{action} {value}"))
+        await self.reply(interaction, reply, ephemeral=True)
+        await self.deliver()
+
+    @staticmethod
+    def updates_in_place(interaction: discord.Interaction, action: str) -> bool:
+        """Pages of the same command replace the message, when it is the clicker's own (or the bot's)."""
+        message = interaction.message
+        if message is None:
+            return False
+        ids = [getattr(c, "custom_id", None) or "" for row in message.components
+               for c in getattr(row, "children", [row])]
+        actions = {i[len(BUTTON_PREFIX):].partition(":")[0] for i in ids if i.startswith(BUTTON_PREFIX)}
+        if actions != {action}:
+            return False
+        origin = message.interaction_metadata
+        return origin is None or origin.user.id == interaction.user.id
+
+    async def discuss(self, interaction: discord.Interaction) -> None:
+        message = interaction.message
+        if message is None:
+            await self.reply(interaction, error("This post has no discussion."))
+            return
+        thread = message.thread
+        thread_id = thread.id if thread is not None else None
+        if thread_id is None:
+            title = message.embeds[0].title if message.embeds and message.embeds[0].title else "Discussion"
+            try:
+                thread_id = (await message.create_thread(name=clip(title, THREAD_NAME_MAX),
+                                                         auto_archive_duration=1440)).id
+            except discord.HTTPException as exc:
+                if exc.code != 160004:
+                    channel = getattr(message.channel, "name", "this channel")
+                    await self.reply(interaction, error(
+                        f"I could not open a thread: an admin must give me Create Public Threads in #{channel}."))
+                    return
+                thread_id = message.id
+        await self.reply(interaction, Message(body=f"Discuss it in <#{thread_id}>.", ephemeral=True))
+
+
+def build_modal(form: Form, custom_id: str) -> discord.ui.Modal:
+    """A Form as a modal: a note, then one labelled input per field, clamped to Discord's 4,000."""
+    modal = discord.ui.Modal(title=clip(form.title, MODAL_TITLE_MAX), custom_id=custom_id, timeout=None)
+    limits = []
+    for f in form.fields:
+        limit = min(f.max_length or MODAL_INPUT_MAX, MODAL_INPUT_MAX)
+        limits.append(limit)
+        text_input: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            custom_id=f.name,
+            style=discord.TextStyle.paragraph if f.style == "paragraph" else discord.TextStyle.short,
+            required=f.required,
+            max_length=limit,
+            placeholder=clip(f.placeholder, 100) if f.placeholder else None,
+        )
+        modal.add_item(discord.ui.Label(text=clip(f.label, 45), component=text_input,
+                                        description=f"Up to {limit:,} characters."))
+    note = form.note
+    if limits and max(limits) == MODAL_INPUT_MAX:
+        note += (f" Discord takes up to {MODAL_INPUT_MAX:,} characters here; for more, attach a .py file "
+                 f"(up to {human_size(MAX_ATTACHMENT_BYTES)}) with /{form.command}.")
+    if note.strip():
+        modal.add_item(discord.ui.TextDisplay(clip(note.strip(), 4000)))
+    return modal
+
+
+def modal_values(components: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The filled-in values of a modal submission (action rows of old, labels of new)."""
+    values: dict[str, str] = {}
+    for component in components:
+        if component.get("type") == 1:
+            values.update(modal_values(component.get("components", [])))
+        elif component.get("type") == 18 and "component" in component:
+            values.update(modal_values([component["component"]]))
+        elif "custom_id" in component and isinstance(component.get("value"), str):
+            values[str(component["custom_id"])] = component["value"]
+    return values
+
+
+def attachment_reader(attachment: discord.Attachment) -> Callable[[str, int], Awaitable[str]]:
+    """The `read_file` of a slash command: the attachment, refused by name and size before downloading."""
+
+    async def read(_ref: str, max_bytes: int) -> str:
+        limit = min(max_bytes, MAX_ATTACHMENT_BYTES)
+        if not attachment.filename.lower().endswith(ATTACHMENT_SUFFIXES):
+            raise UsageError(f"{attachment.filename} is not a .py or .txt file.")
+        if attachment.size > limit:
+            raise UsageError(f"{attachment.filename} is {human_size(attachment.size)}; the limit is {human_size(limit)}.")
+        try:
+            data = await attachment.read()
+        except discord.HTTPException as exc:
+            raise NotFound(f"Could not download {attachment.filename} ({exc.status}); try again.") from None
+        if len(data) > limit:
+            raise UsageError(f"{attachment.filename} is over {human_size(limit)}.")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"{attachment.filename} is not UTF-8 text.") from None
+
+    return read
+
+
+def build_commands(client: OnsiteClient, table: CommandTable) -> list[app_commands.Command[Any, ..., Any] | app_commands.Group]:
+    """The slash commands of every command this platform offers, grouped by their first word."""
+    commands = [c for c in table.for_platform(PLATFORM)]
+    groups: dict[str, list[Command]] = {}
+    top: list[app_commands.Command[Any, ..., Any] | app_commands.Group] = []
+    for command in commands:
+        if command.group is not None:
+            groups.setdefault(command.group, []).append(command)
+    for command in commands:
+        if command.group is None:
+            if command.name in groups:
+                log.warning("/%s is both a command and a group on Discord; the group wins", command.name)
+                continue
+            top.append(slash_command(client, command, command.name, parent=None))
+    for name, members in groups.items():
+        all_admin = all(c.admin for c in members)
+        group = app_commands.Group(
+            name=name,
+            description=clip(GROUP_DESCRIPTIONS.get(name, f"Onsite {name} commands"), DESCRIPTION_OPTION_MAX),
+            guild_only=True,
+            default_permissions=discord.Permissions(manage_guild=True) if all_admin else None,
+        )
+        for command in members:
+            group.add_command(slash_command(client, command, command.name.split(" ", 1)[1], parent=group))
+        top.append(group)
+    return top
+
+
+def slash_command(
+    client: OnsiteClient, command: Command, name: str, *, parent: app_commands.Group | None
+) -> app_commands.Command[Any, ..., Any]:
+    """One core command as a discord.py command whose signature is built from its args."""
+    params = [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction)]
+    descriptions: dict[str, str] = {}
+    choices: dict[str, list[app_commands.Choice[str]]] = {}
+    autocomplete: dict[str, Any] = {}
+    renames: dict[str, str] = {}
+    for arg in command.args:
+        pname = py_name(arg.name)
+        params.append(inspect.Parameter(
+            pname, inspect.Parameter.KEYWORD_ONLY, annotation=option_annotation(arg.kind, arg.required),
+            default=inspect.Parameter.empty if arg.required else None,
+        ))
+        help_text = arg.help
+        if arg.kind == "file":
+            help_text = f"{arg.help} (.py or .txt, up to {human_size(MAX_ATTACHMENT_BYTES)})"
+        descriptions[pname] = clip(help_text, DESCRIPTION_OPTION_MAX)
+        if pname != arg.name:
+            renames[pname] = arg.name
+        if arg.choices and len(arg.choices) <= CHOICES_MAX and arg.kind not in ("int", "member", "file"):
+            choices[pname] = [app_commands.Choice(name=c, value=c) for c in arg.choices]
+        elif arg.kind == "question":
+            autocomplete[pname] = _question_autocomplete(client)
+
+    async def callback(interaction: discord.Interaction, **options: Any) -> None:
+        await client.run_command(interaction, command, options)
+
+    callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    callback.__qualname__ = callback.__name__ = py_name(command.name)
+    markers: dict[str, Any] = {"param_description": descriptions}
+    if choices:
+        markers["param_choices"] = choices
+    if autocomplete:
+        markers["param_autocomplete"] = autocomplete
+    if renames:
+        markers["param_rename"] = renames
+    if parent is None:
+        markers["guild_only"] = True
+        if command.admin:
+            markers["default_permissions"] = discord.Permissions(manage_guild=True)
+    for key, value in markers.items():  # what discord.py's decorators (describe, choices, ...) would set
+        setattr(callback, f"__discord_app_commands_{key}__", value)
+    summary = clip(command.summary + (" (admins)" if command.admin else ""), DESCRIPTION_OPTION_MAX)
+    return app_commands.Command(name=name, description=summary, callback=callback, parent=parent)
+
+
+def _question_autocomplete(client: OnsiteClient) -> Callable[[discord.Interaction, str], Awaitable[list[Any]]]:
+    async def question_ids(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return await client.autocomplete_question(current)
+
+    question_ids.__qualname__ = question_ids.__name__
+    return question_ids
+
+
+# -- entry point -------------------------------------------------------------------------------------
+
+
+async def run_discord(settings: Any) -> int:
+    """`python -m bot discord`: connect with DISCORD_TOKEN, serve every guild, run the scheduler."""
+    from bot.app import build_app
+    from bot.scheduler import Scheduler
+
+    client = OnsiteClient(timezone=settings.timezone, post_time=settings.post_time,
+                          guild_id=settings.discord_guild_id)
+    app = await build_app(settings, chat=DiscordChat(client))
+    client.attach(app.services)
+    scheduler = Scheduler(app.services)
+    client.on_ready_hook = scheduler.start
+    try:
+        async with client:
+            await client.start(settings.discord_token.reveal())
+    except discord.LoginFailure:
+        log.error("Discord refused the token: check DISCORD_TOKEN (Bot tab of the developer portal)")
+        return 2
+    except discord.PrivilegedIntentsRequired:  # pragma: no cover - we request none
+        log.error("Discord asked for a privileged intent; Onsite needs none")
+        return 2
+    finally:
+        await scheduler.shutdown()
+        await app.close()
+    return 0
