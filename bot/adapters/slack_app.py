@@ -777,11 +777,12 @@ async def run_slack(settings: Settings, *, http_port: int | None = None,
     adapter = SlackAdapter(app, client, signing_secret=secret, chat=chat)
     chat.renderer = adapter.renderer
     scheduler = Scheduler(app.services)
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    if stop is None:  # run until SIGINT / SIGTERM
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
     closers: list[Callable[[], Awaitable[Any]]] = []
     try:
         auth = await client.auth_test()

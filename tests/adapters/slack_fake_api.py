@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 
 @dataclass
@@ -36,6 +36,8 @@ class FakeSlackApi:
         self.failures: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = {}
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
+        self.sockets: list[web.WebSocketResponse] = []
+        self.socket_acks: list[dict[str, Any]] = []
         self.port = 0
 
     # -- control -----------------------------------------------------------------------------------
@@ -74,6 +76,7 @@ class FakeSlackApi:
         app = web.Application()
         app.router.add_route("*", "/files/{file_id}", self._download)
         app.router.add_route("POST", "/response/{n}", self._response_url)
+        app.router.add_route("GET", "/socket", self._socket)
         app.router.add_route("*", "/{method}", self._api)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -84,6 +87,8 @@ class FakeSlackApi:
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
+        for ws in self.sockets:
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -109,6 +114,22 @@ class FakeSlackApi:
             return web.json_response(body, status=status, headers=headers)
         return web.json_response({"ok": True, **self._answer(method, params)})
 
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        """Socket Mode: say hello, then record every envelope ack the app sends back."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0APP"},
+                            "debug_info": {"host": "fake", "approximate_connection_time": 3600}})
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                self.socket_acks.append(json.loads(msg.data))
+        return ws
+
+    async def push(self, envelope: dict[str, Any]) -> None:
+        """Send a Socket Mode envelope to the connected app."""
+        await self.sockets[-1].send_json(envelope)
+
     async def _response_url(self, request: web.Request) -> web.Response:
         params = await request.json()
         self.calls.append(Call("response_url", params, dict(request.headers)))
@@ -125,6 +146,8 @@ class FakeSlackApi:
         if method == "auth.test":
             return {"url": "https://onsite-test.slack.com/", "team": "Onsite Test", "user": "onsite",
                     "team_id": self.TEAM, "user_id": self.BOT_USER, "bot_id": "B0BOT", "is_enterprise_install": False}
+        if method == "apps.connections.open":
+            return {"url": f"ws://127.0.0.1:{self.port}/socket"}
         if method == "team.info":
             return {"team": {"id": params.get("team", self.TEAM), "name": "Onsite Test", "domain": "onsite-test"}}
         if method == "users.info":
