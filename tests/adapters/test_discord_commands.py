@@ -1,0 +1,245 @@
+"""Slash commands, autocomplete, buttons and modals, driven through discord.py's own parsing and tree."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import discord
+import pytest
+
+from bot.adapters.discord_app import PLATFORM, DiscordChat, OnsiteClient
+from bot.core.bank import Bank
+from bot.core.clock import FixedClock
+from bot.core.commands import Command, core_table
+from bot.core.services import Services
+from bot.store.sqlite import Store
+from tests.adapters import discord_payloads as dp
+from tests.conftest import StandInGrader
+
+
+@dataclass
+class Bot:
+    client: OnsiteClient
+    http: dp.Recorder
+    services: Services
+    store: Store
+    bank: Bank
+    clock: FixedClock
+    grader: StandInGrader
+
+    async def feed(self, payload: dict[str, Any]) -> None:
+        """Hand an INTERACTION_CREATE to discord.py's connection state, then wait for what it started."""
+        self.client._connection.parse_interaction_create(payload)  # type: ignore[arg-type]
+        await dp.settle()
+
+    def add_guild(self, data: dict[str, Any]) -> discord.Guild:
+        """A GUILD_CREATE: the guild, its channels and the bot's own member are cached (permission checks)."""
+        return self.client._connection._add_guild_from_data(data)  # type: ignore[arg-type]
+
+    async def community(self, guild_id: int = dp.GUILD_ID) -> Any:
+        found = [c for c in await self.store.list_communities() if c.external_id == str(guild_id)]
+        return found[0] if found else None
+
+
+@pytest.fixture
+async def bot(store: Store, bank: Bank, clock: FixedClock, grader: StandInGrader,
+              monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Bot]:
+    client = OnsiteClient(timezone="UTC", post_time="09:00")
+    await client._async_setup_hook()  # what login() does first: bind the loop; we never connect
+    client._connection.application_id = dp.APP_ID
+    client.http.token = "test-token"
+    client._connection.user = discord.ClientUser(state=client._connection, data=dp.user(dp.BOT_ID, "onsite", bot=True))  # type: ignore[arg-type]
+    recorder = dp.Recorder()
+    recorder.install(client, monkeypatch)
+    services = Services.build(store, bank, clock, chat=DiscordChat(client), grader=grader)
+    client.attach(services)
+    yield Bot(client, recorder, services, store, bank, clock, grader)
+    await dp.settle()
+
+
+async def setup_channel(bot: Bot) -> None:
+    await bot.feed(dp.slash("admin setup", {"setting": "channel", "value": f"<#{dp.CHANNEL_ID}>"},
+                            permissions=dp.MANAGE_GUILD))
+
+
+# -- registration ------------------------------------------------------------------------------------
+
+
+def test_every_core_command_is_a_slash_command_with_native_options() -> None:
+    client = OnsiteClient()
+    registered = {c.qualified_name for c in client.tree.walk_commands() if isinstance(c, discord.app_commands.Command)}
+    expected = {c.name for c in core_table().for_platform(PLATFORM)}
+    assert registered == expected
+    payloads = {c.name: c.to_dict(client.tree) for c in client.tree.get_commands()}
+    assert payloads["admin"]["default_member_permissions"] == dp.MANAGE_GUILD
+    assert payloads["submit"]["default_member_permissions"] is None
+    options = {o["name"]: o for o in payloads["submit"]["options"]}
+    assert options["id"] == {**options["id"], "type": 3, "required": True, "autocomplete": True}
+    assert options["file"]["type"] == 11 and "64.0 KB" in options["file"]["description"]
+    assert {o["name"]: o["type"] for o in payloads["vote"]["options"]} == {"id": 3, "member": 6}
+    leaderboard = {o["name"]: o for o in payloads["leaderboard"]["options"]}
+    assert [c["value"] for c in leaderboard["period"]["choices"]] == ["week", "month", "all"]
+    assert leaderboard["page"]["type"] == 4 and leaderboard["page"]["min_value"] == 1
+    setup = next(o for o in payloads["admin"]["options"] if o["name"] == "setup")
+    assert setup["type"] == 1 and {o["name"] for o in setup["options"]} == {"setting", "value"}
+    assert all(p["dm_permission"] is False for p in payloads.values())
+
+
+def test_console_only_commands_are_not_registered() -> None:
+    extra = Command("admin clock", "console only", core_table().commands["help"].handler,
+                    platforms=frozenset({"console"}))
+    client = OnsiteClient(table=core_table().extended([extra]))
+    assert "admin clock" not in {c.qualified_name for c in client.tree.walk_commands()}
+
+
+# -- one test per command ----------------------------------------------------------------------------
+
+
+def sample_options(command: Command) -> tuple[dict[str, Any], dict[str, int], dict[str, Any]]:
+    """Plausible values for a command's required options (and how Discord types them)."""
+    options: dict[str, Any] = {}
+    types: dict[str, int] = {}
+    resolved: dict[str, Any] = {}
+    for arg in command.args:
+        if not arg.required:
+            continue
+        if arg.kind == "member":
+            options[arg.name] = str(dp.BOB)
+            types[arg.name] = 6
+            resolved = {"users": {str(dp.BOB): dp.user(dp.BOB, "bob")},
+                        "members": {str(dp.BOB): {k: v for k, v in dp.member(dp.BOB, "bob").items() if k != "user"}}}
+        elif arg.kind == "int":
+            options[arg.name] = 1
+        elif arg.choices:
+            options[arg.name] = arg.choices[0]
+        elif arg.kind == "question":
+            options[arg.name] = "overfit-first-step"
+        elif arg.kind == "file":
+            continue
+        else:
+            options[arg.name] = "Europe/Berlin" if "zone" in arg.name else "B"
+    return options, types, resolved
+
+
+@pytest.mark.parametrize("command", core_table().for_platform(PLATFORM), ids=lambda c: c.name)
+async def test_each_command_runs_through_the_tree(bot: Bot, command: Command) -> None:
+    await setup_channel(bot)
+    bot.http.clear()
+    options, types, resolved = sample_options(command)
+    await bot.feed(dp.slash(command.name, options, types=types, resolved=resolved,
+                            permissions=dp.MANAGE_GUILD if command.admin else 0))
+    callbacks = bot.http.callbacks()
+    assert len(callbacks) == 1, [c.path for c in bot.http.calls]
+    assert callbacks[0].payload["type"] in (4, 5, 9)
+    if callbacks[0].payload["type"] == 9:  # a modal asks for the rest (/submit with only an id)
+        assert callbacks[0].payload["data"]["title"] and dp.custom_ids(callbacks[0].payload["data"])
+        return
+    shown = bot.http.replies()
+    assert shown and all(dp.text_of(s) for s in shown)
+    text = "\n".join(dp.text_of(s) for s in shown)
+    assert "Something went wrong" not in text and "has no argument" not in text
+    for s in shown:
+        assert s.get("allowed_mentions") == {"parse": []} or "allowed_mentions" not in s
+
+
+# -- specific commands -------------------------------------------------------------------------------
+
+
+async def test_help_is_private_and_lists_grouped_commands(bot: Bot) -> None:
+    await bot.feed(dp.slash("help"))
+    (call,) = bot.http.callbacks()
+    assert call.payload["type"] == 4 and call.payload["data"]["flags"] == 64
+    text = dp.text_of(call.payload["data"])
+    assert "/leaderboard" in text and "/settings timezone" in text and "/admin setup" not in text
+
+
+async def test_admin_command_needs_manage_server_at_run_time(bot: Bot) -> None:
+    await bot.feed(dp.slash("admin post-now", permissions=0))
+    data = bot.http.replies()[-1]
+    assert "Only community admins" in dp.text_of(data) and data["flags"] == 64
+    assert not bot.http.channel_posts()
+
+
+async def test_channel_setting_is_stored_as_the_channel_id_and_shown_as_a_link(bot: Bot) -> None:
+    await setup_channel(bot)
+    community = await bot.community()
+    assert community.channel == str(dp.CHANNEL_ID)
+    text = dp.text_of(bot.http.replies()[-1])
+    assert f"<#{dp.CHANNEL_ID}>" in text
+
+
+async def test_channel_name_is_resolved_to_its_id(bot: Bot) -> None:
+    bot.add_guild(dp.guild())
+    await bot.feed(dp.slash("admin setup", {"setting": "channel", "value": "#daily"}, permissions=dp.MANAGE_GUILD))
+    assert (await bot.community()).channel == str(dp.CHANNEL_ID)
+
+
+async def test_autocomplete_offers_question_ids(bot: Bot) -> None:
+    await bot.feed(dp.autocomplete("question", {"id": "pair"}, focused="id"))
+    (call,) = bot.http.callbacks()
+    assert call.payload["type"] == 8
+    choices = call.payload["data"]["choices"]
+    assert choices[0]["value"] == "pair-sum-count" and "pair-sum-count ·" in choices[0]["name"]
+
+
+async def test_question_by_id_renders_an_embed_with_fenced_starter(bot: Bot) -> None:
+    await bot.feed(dp.slash("question", {"id": "pair-sum-count"}))
+    data = bot.http.replies()[-1]
+    embed = data["embeds"][0]
+    assert "```python" in embed["description"]
+    assert any(f["name"] == "Id" and "pair-sum-count" in f["value"] for f in embed["fields"])
+
+
+async def test_unknown_question_is_a_private_one_line_error(bot: Bot) -> None:
+    await bot.feed(dp.slash("question", {"id": "no-such-question"}))
+    data = bot.http.replies()[-1]
+    assert data["flags"] == 64 and data["content"].startswith("⚠️") and not data.get("embeds")
+
+
+async def test_stats_of_another_member_by_user_option(bot: Bot) -> None:
+    await bot.feed(dp.slash("help", user_id=dp.BOB, username="bob"))  # bob is known to the community
+    bot.http.clear()
+    resolved = {"users": {str(dp.BOB): dp.user(dp.BOB, "bob")}}
+    await bot.feed(dp.slash("stats", {"member": str(dp.BOB)}, types={"member": 6}, resolved=resolved))
+    assert "Stats · bob" in dp.text_of(bot.http.replies()[-1])
+
+
+async def test_settings_timezone_is_private(bot: Bot) -> None:
+    await bot.feed(dp.slash("settings timezone", {"timezone": "Europe/Berlin"}))
+    data = bot.http.replies()[-1]
+    assert data["flags"] == 64 and "Europe/Berlin" in dp.text_of(data)
+
+
+async def test_commands_outside_a_server_are_refused_politely(bot: Bot) -> None:
+    await bot.feed(dp.slash("stats", guild_id=None))
+    data = bot.http.replies()[-1]
+    assert "inside a server" in data["content"] and data["flags"] == 64
+    assert await bot.store.list_communities() == []
+
+
+async def test_each_guild_is_its_own_community(bot: Bot) -> None:
+    await bot.feed(dp.slash("stats"))
+    await bot.feed(dp.slash("stats", guild_id=dp.OTHER_GUILD_ID))
+    communities = await bot.store.list_communities()
+    assert sorted(c.external_id for c in communities) == sorted([str(dp.GUILD_ID), str(dp.OTHER_GUILD_ID)])
+    first, second = (await bot.community(dp.GUILD_ID)), (await bot.community(dp.OTHER_GUILD_ID))
+    alice_first = await bot.store.find_member(first.id, str(dp.ALICE))
+    assert alice_first is not None
+    await bot.store.add_points(community_id=first.id, member_id=alice_first.id, points=50, reason="test",
+                               now=bot.clock.now())
+    bot.http.clear()
+    await bot.feed(dp.slash("leaderboard", {"period": "all"}, guild_id=dp.OTHER_GUILD_ID))
+    text = dp.text_of(bot.http.replies()[-1])
+    assert "50 pts" not in text and "No points yet" in text
+    assert second.id != first.id
+
+
+async def test_display_names_are_stored_without_mentions_or_markdown(bot: Bot) -> None:
+    await bot.feed(dp.slash("stats", username="x", nick="@everyone **boss** <@123456789012345678>"))
+    community = await bot.community()
+    alice = await bot.store.find_member(community.id, str(dp.ALICE))
+    assert alice is not None
+    assert "@everyone" not in alice.display_name and "<@1" not in alice.display_name
+    assert "\\*\\*boss\\*\\*" in alice.display_name
