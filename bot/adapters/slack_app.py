@@ -33,7 +33,7 @@ Decisions, so the next reader does not have to rediscover them:
   and token or scope problems are permanent `DeliveryError`s that tell the admin what to fix
   ("invite it with /invite @Onsite"); rate limits (429 + Retry-After) and 5xx are retried by the
   SDK's own retry handlers attached to the `AsyncWebClient`. DMs and pair spaces go through
-  `conversations.open` (a group DM for a pair).
+  `conversations.open` (a group DM for a pair; its id is the space's reference, posted to like a channel).
 - App Home: on `app_home_opened` the Home tab is published (`views.publish`) with the member's
   `/stats` and, when the table has it, `/mock status`.
 - A `--file` argument is a Slack file (its id or permalink): read with `files.info` and downloaded
@@ -376,16 +376,10 @@ class SlackChat:
         client = self.client_for(community)
         try:
             resp = await client.conversations_open(users=",".join(m.external_id for m in members))
-            channel = str(resp["channel"]["id"])
-            who = ", ".join(f"<@{m.external_id}>" for m in members)
-            await client.chat_postMessage(
-                channel=channel,
-                text=f"{self.renderer.mrkdwn(title)}: {who}",
-                blocks=[_section(f"*{self.renderer.mrkdwn(title)}*\nA private space for {who}.")],
-            )
         except SlackApiError as exc:
             raise delivery_error(exc, "a group DM") from None
-        return channel
+        # the core posts the pairing message (titled `title`) into the space next: no intro of our own
+        return str(resp["channel"]["id"])
 
 
 # -- inbound: the Bolt app ---------------------------------------------------------------------------
