@@ -13,13 +13,19 @@ import asyncio
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import discord
 from discord.http import Route
 from discord.webhook.async_ import AsyncWebhookAdapter
+
+from bot.adapters.discord_app import DiscordChat, OnsiteClient
+from bot.core.bank import Bank
+from bot.core.clock import FixedClock
+from bot.core.services import Services
+from bot.store.sqlite import Store
 
 APP_ID = 900000000000000001
 BOT_ID = 900000000000000002
@@ -351,4 +357,43 @@ def text_of(payload: Mapping[str, Any]) -> str:
     return "\n".join(p for p in parts if p)
 
 
-Feeder = Callable[[dict[str, Any]], Any]
+@dataclass
+class Bot:
+    client: OnsiteClient
+    http: Recorder
+    services: Services
+    store: Store
+    bank: Bank
+    clock: FixedClock
+    grader: Any
+
+    async def feed(self, payload: dict[str, Any]) -> None:
+        """Hand an INTERACTION_CREATE to discord.py's connection state, then wait for what it started."""
+        self.client._connection.parse_interaction_create(payload)  # type: ignore[arg-type]
+        await settle()
+
+    def add_guild(self, data: dict[str, Any]) -> discord.Guild:
+        """A GUILD_CREATE: the guild, its channels and the bot's own member are cached (permission checks)."""
+        return self.client._connection._add_guild_from_data(data)  # type: ignore[arg-type]
+
+    async def community(self, guild_id: int = GUILD_ID) -> Any:
+        found = [c for c in await self.store.list_communities() if c.external_id == str(guild_id)]
+        return found[0] if found else None
+
+
+async def make_bot(store: Store, bank: Bank, clock: FixedClock, grader: Any, monkeypatch: Any) -> Bot:
+    """The real client, never connected: loop bound, application id and bot user set, HTTP recorded."""
+    client = OnsiteClient(timezone="UTC", post_time="09:00")
+    await client._async_setup_hook()  # what login() does first
+    client._connection.application_id = APP_ID
+    client.http.token = "test-token"
+    client._connection.user = discord.ClientUser(state=client._connection, data=user(BOT_ID, "onsite", bot=True))  # type: ignore[arg-type]
+    recorder = Recorder()
+    recorder.install(client, monkeypatch)
+    services = Services.build(store, bank, clock, chat=DiscordChat(client), grader=grader)
+    client.attach(services)
+    return Bot(client, recorder, services, store, bank, clock, grader)
+
+
+async def setup_channel(bot: Bot) -> None:
+    await bot.feed(slash("admin setup", {"setting": "channel", "value": f"<#{CHANNEL_ID}>"}, permissions=MANAGE_GUILD))

@@ -3,65 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import discord
 import pytest
 
-from bot.adapters.discord_app import PLATFORM, DiscordChat, OnsiteClient
+from bot.adapters.discord_app import PLATFORM, OnsiteClient
 from bot.core.bank import Bank
 from bot.core.clock import FixedClock
 from bot.core.commands import Command, core_table
-from bot.core.services import Services
 from bot.store.sqlite import Store
 from tests.adapters import discord_payloads as dp
 from tests.conftest import StandInGrader
 
 
-@dataclass
-class Bot:
-    client: OnsiteClient
-    http: dp.Recorder
-    services: Services
-    store: Store
-    bank: Bank
-    clock: FixedClock
-    grader: StandInGrader
-
-    async def feed(self, payload: dict[str, Any]) -> None:
-        """Hand an INTERACTION_CREATE to discord.py's connection state, then wait for what it started."""
-        self.client._connection.parse_interaction_create(payload)  # type: ignore[arg-type]
-        await dp.settle()
-
-    def add_guild(self, data: dict[str, Any]) -> discord.Guild:
-        """A GUILD_CREATE: the guild, its channels and the bot's own member are cached (permission checks)."""
-        return self.client._connection._add_guild_from_data(data)  # type: ignore[arg-type]
-
-    async def community(self, guild_id: int = dp.GUILD_ID) -> Any:
-        found = [c for c in await self.store.list_communities() if c.external_id == str(guild_id)]
-        return found[0] if found else None
-
-
 @pytest.fixture
 async def bot(store: Store, bank: Bank, clock: FixedClock, grader: StandInGrader,
-              monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Bot]:
-    client = OnsiteClient(timezone="UTC", post_time="09:00")
-    await client._async_setup_hook()  # what login() does first: bind the loop; we never connect
-    client._connection.application_id = dp.APP_ID
-    client.http.token = "test-token"
-    client._connection.user = discord.ClientUser(state=client._connection, data=dp.user(dp.BOT_ID, "onsite", bot=True))  # type: ignore[arg-type]
-    recorder = dp.Recorder()
-    recorder.install(client, monkeypatch)
-    services = Services.build(store, bank, clock, chat=DiscordChat(client), grader=grader)
-    client.attach(services)
-    yield Bot(client, recorder, services, store, bank, clock, grader)
+              monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[dp.Bot]:
+    yield await dp.make_bot(store, bank, clock, grader, monkeypatch)
     await dp.settle()
 
 
-async def setup_channel(bot: Bot) -> None:
-    await bot.feed(dp.slash("admin setup", {"setting": "channel", "value": f"<#{dp.CHANNEL_ID}>"},
-                            permissions=dp.MANAGE_GUILD))
+setup_channel = dp.setup_channel
 
 
 # -- registration ------------------------------------------------------------------------------------
@@ -124,7 +87,7 @@ def sample_options(command: Command) -> tuple[dict[str, Any], dict[str, int], di
 
 
 @pytest.mark.parametrize("command", core_table().for_platform(PLATFORM), ids=lambda c: c.name)
-async def test_each_command_runs_through_the_tree(bot: Bot, command: Command) -> None:
+async def test_each_command_runs_through_the_tree(bot: dp.Bot, command: Command) -> None:
     await setup_channel(bot)
     bot.http.clear()
     options, types, resolved = sample_options(command)
@@ -147,7 +110,7 @@ async def test_each_command_runs_through_the_tree(bot: Bot, command: Command) ->
 # -- specific commands -------------------------------------------------------------------------------
 
 
-async def test_help_is_private_and_lists_grouped_commands(bot: Bot) -> None:
+async def test_help_is_private_and_lists_grouped_commands(bot: dp.Bot) -> None:
     await bot.feed(dp.slash("help"))
     (call,) = bot.http.callbacks()
     assert call.payload["type"] == 4 and call.payload["data"]["flags"] == 64
@@ -155,14 +118,14 @@ async def test_help_is_private_and_lists_grouped_commands(bot: Bot) -> None:
     assert "/leaderboard" in text and "/settings timezone" in text and "/admin setup" not in text
 
 
-async def test_admin_command_needs_manage_server_at_run_time(bot: Bot) -> None:
+async def test_admin_command_needs_manage_server_at_run_time(bot: dp.Bot) -> None:
     await bot.feed(dp.slash("admin post-now", permissions=0))
     data = bot.http.replies()[-1]
     assert "Only community admins" in dp.text_of(data) and data["flags"] == 64
     assert not bot.http.channel_posts()
 
 
-async def test_channel_setting_is_stored_as_the_channel_id_and_shown_as_a_link(bot: Bot) -> None:
+async def test_channel_setting_is_stored_as_the_channel_id_and_shown_as_a_link(bot: dp.Bot) -> None:
     await setup_channel(bot)
     community = await bot.community()
     assert community.channel == str(dp.CHANNEL_ID)
@@ -170,13 +133,13 @@ async def test_channel_setting_is_stored_as_the_channel_id_and_shown_as_a_link(b
     assert f"<#{dp.CHANNEL_ID}>" in text
 
 
-async def test_channel_name_is_resolved_to_its_id(bot: Bot) -> None:
+async def test_channel_name_is_resolved_to_its_id(bot: dp.Bot) -> None:
     bot.add_guild(dp.guild())
     await bot.feed(dp.slash("admin setup", {"setting": "channel", "value": "#daily"}, permissions=dp.MANAGE_GUILD))
     assert (await bot.community()).channel == str(dp.CHANNEL_ID)
 
 
-async def test_autocomplete_offers_question_ids(bot: Bot) -> None:
+async def test_autocomplete_offers_question_ids(bot: dp.Bot) -> None:
     await bot.feed(dp.autocomplete("question", {"id": "pair"}, focused="id"))
     (call,) = bot.http.callbacks()
     assert call.payload["type"] == 8
@@ -184,7 +147,7 @@ async def test_autocomplete_offers_question_ids(bot: Bot) -> None:
     assert choices[0]["value"] == "pair-sum-count" and "pair-sum-count ·" in choices[0]["name"]
 
 
-async def test_question_by_id_renders_an_embed_with_fenced_starter(bot: Bot) -> None:
+async def test_question_by_id_renders_an_embed_with_fenced_starter(bot: dp.Bot) -> None:
     await bot.feed(dp.slash("question", {"id": "pair-sum-count"}))
     data = bot.http.replies()[-1]
     embed = data["embeds"][0]
@@ -192,13 +155,13 @@ async def test_question_by_id_renders_an_embed_with_fenced_starter(bot: Bot) -> 
     assert any(f["name"] == "Id" and "pair-sum-count" in f["value"] for f in embed["fields"])
 
 
-async def test_unknown_question_is_a_private_one_line_error(bot: Bot) -> None:
+async def test_unknown_question_is_a_private_one_line_error(bot: dp.Bot) -> None:
     await bot.feed(dp.slash("question", {"id": "no-such-question"}))
     data = bot.http.replies()[-1]
     assert data["flags"] == 64 and data["content"].startswith("⚠️") and not data.get("embeds")
 
 
-async def test_stats_of_another_member_by_user_option(bot: Bot) -> None:
+async def test_stats_of_another_member_by_user_option(bot: dp.Bot) -> None:
     await bot.feed(dp.slash("help", user_id=dp.BOB, username="bob"))  # bob is known to the community
     bot.http.clear()
     resolved = {"users": {str(dp.BOB): dp.user(dp.BOB, "bob")}}
@@ -206,20 +169,20 @@ async def test_stats_of_another_member_by_user_option(bot: Bot) -> None:
     assert "Stats · bob" in dp.text_of(bot.http.replies()[-1])
 
 
-async def test_settings_timezone_is_private(bot: Bot) -> None:
+async def test_settings_timezone_is_private(bot: dp.Bot) -> None:
     await bot.feed(dp.slash("settings timezone", {"timezone": "Europe/Berlin"}))
     data = bot.http.replies()[-1]
     assert data["flags"] == 64 and "Europe/Berlin" in dp.text_of(data)
 
 
-async def test_commands_outside_a_server_are_refused_politely(bot: Bot) -> None:
+async def test_commands_outside_a_server_are_refused_politely(bot: dp.Bot) -> None:
     await bot.feed(dp.slash("stats", guild_id=None))
     data = bot.http.replies()[-1]
     assert "inside a server" in data["content"] and data["flags"] == 64
     assert await bot.store.list_communities() == []
 
 
-async def test_each_guild_is_its_own_community(bot: Bot) -> None:
+async def test_each_guild_is_its_own_community(bot: dp.Bot) -> None:
     await bot.feed(dp.slash("stats"))
     await bot.feed(dp.slash("stats", guild_id=dp.OTHER_GUILD_ID))
     communities = await bot.store.list_communities()
@@ -236,7 +199,7 @@ async def test_each_guild_is_its_own_community(bot: Bot) -> None:
     assert second.id != first.id
 
 
-async def test_display_names_are_stored_without_mentions_or_markdown(bot: Bot) -> None:
+async def test_display_names_are_stored_without_mentions_or_markdown(bot: dp.Bot) -> None:
     await bot.feed(dp.slash("stats", username="x", nick="@everyone **boss** <@123456789012345678>"))
     community = await bot.community()
     alice = await bot.store.find_member(community.id, str(dp.ALICE))
