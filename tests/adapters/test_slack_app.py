@@ -203,6 +203,9 @@ async def test_every_command_runs_through_bolt(slack: Slack, name: str) -> None:
     await set_channel(slack)
     text, expected = EXAMPLES.get(name, (name, ""))
     reply = await slack.command(text)
+    if reply == {} and name not in EXAMPLES:  # a newer command that answers with a form (modal)
+        assert slack.api.of("views.open")[-1]["view"]["type"] == "modal"
+        return
     shown = all_text(reply)
     assert reply.get("text") and reply.get("blocks"), reply
     assert "Something went wrong" not in shown
