@@ -174,6 +174,7 @@ class ButtonsView(discord.ui.View):
 
     def __init__(self) -> None:
         super().__init__(timeout=None)
+        self.stop()  # finished from the start: discord.py neither stores it nor runs a timeout for it
 
     def is_dispatchable(self) -> bool:
         return False

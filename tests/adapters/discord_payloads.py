@@ -397,3 +397,7 @@ async def make_bot(store: Store, bank: Bank, clock: FixedClock, grader: Any, mon
 
 async def setup_channel(bot: Bot) -> None:
     await bot.feed(slash("admin setup", {"setting": "channel", "value": f"<#{CHANNEL_ID}>"}, permissions=MANAGE_GUILD))
+
+
+def discord_http_error(status: int, code: int, text: str) -> discord.HTTPException:
+    return discord.HTTPException(FakeResponse(status), {"code": code, "message": text})  # type: ignore[arg-type]
