@@ -12,8 +12,9 @@ Decisions, so the next reader does not have to rediscover them:
   `response_url` (`respond`). Post-ack work runs in tasks the adapter tracks (`drain()` awaits
   them), and Bolt runs with `process_before_response=True`, so nothing the adapter starts is lost.
 - `/onsite submit <id>` without an answer opens the question's form (`forms.form_for`) as a modal
-  (`views.open` with the trigger id). Any other form the core describes (mock feedback, ...) opens
-  the same way from a button whose action is `form`. Slack's inputs hold at most 3,000 characters;
+  (`views.open` with the trigger id); so does any command typed with only the arguments its form
+  fixes (`/onsite mock feedback bob` -> the feedback form). Any form the core describes opens the
+  same way from a button whose action is `form`. Slack's inputs hold at most 3,000 characters;
   the modal says so. A modal submission acks at once: a usage error goes back as the input's error,
   a quick verdict replaces the modal, a slow one shows "grading..." and the verdict replaces it when
   done; the verdict is also posted with `chat.postEphemeral` in the channel the modal came from
@@ -196,7 +197,7 @@ class Renderer:
         for i, b in enumerate(buttons[:MAX_BUTTONS]):
             element: dict[str, Any] = {
                 "type": "button",
-                "action_id": f"onsite:{b.action}:{i}",
+                "action_id": f"onsite:{b.action.replace(' ', '.')}:{i}",  # "mock checkin" -> mock.checkin
                 "text": {"type": "plain_text", "text": _cut(b.label, MAX_BUTTON_LABEL), "emoji": True},
                 "value": b.value[:MAX_VALUE],
             }
@@ -579,12 +580,20 @@ class SlackAdapter:
             command, used = self.table.resolve([t for t, _ in tokens[:2]], PLATFORM)
             bound = bind_line(command, text, tokens[used:])
             rest = " ".join(t for t, _ in tokens[used:])
-            form = form_for(self.app.services.bank, command.name, rest)
         except (OnsiteError, KeyError, ValueError):
             return None
-        if any(f.name in bound for f in form.fields) or "file" in bound:
-            return None
-        return form
+        # the form named like the command, or like its last word (`mock feedback bob` -> form "feedback")
+        for name in dict.fromkeys((command.name, command.name.split(" ")[-1])):
+            try:
+                form = form_for(self.app.services.bank, name, rest)
+            except (OnsiteError, KeyError, ValueError):
+                continue
+            if form.command != command.name or not rest:
+                continue
+            if any(f.name in bound for f in form.fields) or "file" in bound:
+                return None
+            return form
+        return None
 
     async def open_form(self, trigger_id: str, form: Form, *, channel: str | None) -> None:
         metadata = {"command": form.command, "fixed": dict(form.fixed), "channel": channel or ""}
@@ -594,7 +603,7 @@ class SlackAdapter:
 
     async def _on_action(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
         await ack()
-        verb = action["action_id"].split(":")[1]
+        verb = action["action_id"].split(":")[1].replace(".", " ")
         value = str(action.get("value") or "")
         if verb == "form":
             await self._open_form_button(body, value)  # the trigger id expires in 3 s: no task

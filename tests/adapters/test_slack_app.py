@@ -498,14 +498,47 @@ async def test_a_pairing_round_opens_a_group_dm_and_dms_each_member(slack: Slack
     assert "paired with Ada" in slack.posts()[-1]["text"]
 
 
-async def test_a_whole_pairing_round_when_the_core_has_mocks(slack: Slack) -> None:
+async def test_a_whole_pairing_round_when_the_core_has_mocks(slack: Slack, clock: FixedClock) -> None:
+    """Join, pair, the group DM and the DMs; then the check-in DM's buttons and the feedback modal."""
     names = {c.name for c in core_table().for_platform(PLATFORM)}
-    if not {"mock join", "admin pair-now"} <= names:
+    if not {"mock join", "admin pair-now", "mock feedback"} <= names:
         pytest.skip("the core has no mock rounds yet")
+    from datetime import timedelta
+
     await set_channel(slack)
-    await slack.command("mock join", user=ADA)
-    await slack.command("mock join", user=BOB)
+    for user in (ADA, BOB):
+        joined = await slack.command("mock join coding mid UTC weekdays 8-22, sat 8-22, sun 8-22", user=user)
+        assert "Something went wrong" not in all_text(joined), joined
     reply = await slack.command("admin pair-now")
-    assert "Something went wrong" not in all_text(reply)
+    assert "Something went wrong" not in all_text(reply), reply
     opened = [c["users"] for c in slack.api.of("conversations.open")]
-    assert any(set(u.split(",")) == {ADA, BOB} for u in opened)
+    group = next(u for u in opened if set(u.split(",")) == {ADA, BOB})
+    space = next(p for p in slack.posts() if p["channel"].startswith("G"))
+    assert space["text"] and group
+
+    # a week later the check-in DM arrives with its buttons
+    clock.advance(timedelta(days=7))
+    await slack.adapter.deliver()
+    checkin = next(p for p in reversed(slack.posts()) if "Did your mock interview happen" in p["text"]
+                   and p["channel"] == "D" + BOB[-3:])
+    by_label = {e["text"]["text"]: (block_id, e) for block_id, e in buttons(checkin)}
+    block_id, met = by_label["We met"]
+    assert met["action_id"].startswith("onsite:mock.checkin:")
+    await slack.click(met, block_id=block_id, user=BOB, channel=checkin["channel"])
+    assert "Something went wrong" not in all_text(slack.responses()[-1])
+
+    # "Send feedback" opens the feedback form; submitting it DMs the partner
+    block_id, send = by_label["Send feedback"]
+    await slack.click(send, block_id=block_id, user=BOB, channel=checkin["channel"])
+    view = slack.api.of("views.open")[-1]["view"]
+    assert {b["block_id"] for b in view["blocks"] if b["type"] == "input"} == {"scores", "notes"}
+    ack = await slack.submit_view(view, {"scores": "9 9", "notes": ""}, user=BOB)
+    assert ack["response_action"] == "errors" and "scores" in ack["errors"]
+    ack = await slack.submit_view(view, {"scores": "4 3 5 4", "notes": "Clear <!channel> structure"}, user=BOB)
+    assert ack["response_action"] == "update" and "Feedback sent" in all_text({"view": ack["view"]})
+    to_ada = slack.posts("D" + ADA[-3:])[-1]
+    assert "Mock feedback from Bob" in all_text(to_ada) and "&lt;!channel&gt;" in all_text(to_ada)
+
+    # typed without scores, the command opens the same form
+    await slack.command("mock feedback Ada", user=BOB)
+    assert json.loads(slack.api.of("views.open")[-1]["view"]["private_metadata"])["command"] == "mock feedback"
