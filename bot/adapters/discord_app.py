@@ -244,7 +244,7 @@ def render(message: Message) -> Rendered:
             files.append(discord.File(io.BytesIO(message.code.encode()), filename=f"code.{suffix}"))
             body = f"{body}\n\n(code attached: code.{suffix})".strip()
 
-    budget = MESSAGE_EMBED_MAX - len(title or "") - len(footer)
+    budget = MESSAGE_EMBED_MAX - len(title or "") - len(footer) - len(" · full text attached")
     complete = True
     embeds = [discord.Embed(title=title, color=color)]
     chunks = split_text(body, DESCRIPTION_MAX) if body else []
@@ -372,7 +372,11 @@ class DiscordChat:
         if me is None:
             return []
         perms = channel.permissions_for(me)
-        return [PERMISSION_NAMES[p] for p in needed if not getattr(perms, p)]
+        lacking = [p for p in needed if not getattr(perms, p)]
+        for base, implied in (("view_channel", needed), ("send_messages", ("embed_links", "attach_files"))):
+            if base in lacking:  # Discord denies these implicitly: name only what the admin must grant
+                lacking = [p for p in lacking if p == base or p not in implied]
+        return [PERMISSION_NAMES[p] for p in lacking]
 
     async def post(self, community: Community, channel: str, message: Message) -> str:
         target = await self._channel(community, channel)
