@@ -72,6 +72,7 @@ class Scheduler:
             return
         try:
             await self.services.daily.tick(community)
+            await self.services.mocks.tick(community)
             await self.services.outbox.deliver()
         except Exception:  # a failing community must not stop the others' schedules
             log.exception("daily tick failed for community %s", community_id)

@@ -98,7 +98,7 @@ class ConsoleChat:
         return f"{prefix}-{self._refs}"
 
     async def post(self, community: Community, channel: str, message: Message) -> str:
-        self.output.emit(message, f"channel:#{channel}")
+        self.output.emit(message, f"space:{channel}" if channel.startswith("space-") else f"channel:#{channel}")
         return self._ref("post")
 
     async def send_dm(self, member: Member, message: Message) -> None:

@@ -23,6 +23,7 @@ from bot.core.daily import parse_pattern
 from bot.core.errors import Forbidden, NotFound, OnsiteError, UnknownCommand, UsageError
 from bot.core.leaderboard import PERIODS
 from bot.core.messages import Field, Message, error
+from bot.core.mocks import DAYS
 from bot.core.models import TRACKS, Caller
 from bot.core.services import Services
 from bot.core.submissions import MAX_CODE_BYTES
@@ -406,6 +407,20 @@ async def cmd_setup(ctx: Context, args: Mapping[str, Any]) -> Message:
             changes["tracks"] = tuple(t for t in TRACKS if t in tracks)
         elif what == "reveal-time":
             changes["reveal_time"] = None if value == "next-round" else check_time(value)
+        elif what == "mock-day":
+            day = value.strip().lower()[:3]
+            if day not in DAYS:
+                raise UsageError(f"mock-day is a weekday (mon..sun), got {value!r}.")
+            changes["mock_weekday"] = DAYS.index(day)
+        elif what == "mock-time":
+            changes["mock_time"] = check_time(value)
+        elif what == "mock-cadence":
+            cadence = {"weekly": 7, "biweekly": 14, "fortnightly": 14}.get(value.strip().lower(), None)
+            if cadence is None and value.strip().isdigit() and 1 <= int(value) <= 28:
+                cadence = int(value)
+            if cadence is None:
+                raise UsageError(f"mock-cadence is weekly, biweekly or a number of days (1-28), got {value!r}.")
+            changes["mock_cadence_days"] = cadence
         elif what == "pattern":
             try:
                 changes["difficulty_pattern"] = ",".join(parse_pattern(value))
@@ -415,6 +430,9 @@ async def cmd_setup(ctx: Context, args: Mapping[str, Any]) -> Message:
         await ctx.services.schedule_changed(community)
     reveal = await store.community_setting(community.id, "reveal_time")
     pattern = await store.community_setting(community.id, "difficulty_pattern")
+    mock_day = DAYS[int(await store.community_setting(community.id, "mock_weekday"))]
+    mock_time = await store.community_setting(community.id, "mock_time")
+    cadence = int(await store.community_setting(community.id, "mock_cadence_days"))
     return Message(
         title=f"Settings · {community.name}" if what is None else f"Updated {what} · {community.name}",
         fields=(
@@ -423,6 +441,7 @@ async def cmd_setup(ctx: Context, args: Mapping[str, Any]) -> Message:
             Field("Reveal", reveal or "when the next round posts", True),
             Field("Tracks", ", ".join(community.tracks)),
             Field("Difficulty by weekday (Mon-Sun)", pattern),
+            Field("Mock pairing", f"{mock_day} {mock_time} {community.timezone}, every {cadence} day(s)"),
         ),
         ephemeral=True,
     )
@@ -431,6 +450,39 @@ async def cmd_setup(ctx: Context, args: Mapping[str, Any]) -> Message:
 async def cmd_post_now(ctx: Context, args: Mapping[str, Any]) -> Message:
     day = await ctx.services.daily.post_now(ctx.caller.community)
     return Message(body=f"Posted the round of {day:%a %d %b} in #{ctx.caller.community.channel}.", ephemeral=True)
+
+
+async def cmd_mock_join(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.mocks.join(ctx.caller, tracks=args.get("tracks"), level=args.get("level"),
+                                         timezone=args.get("timezone"), availability=args.get("availability"))
+
+
+async def cmd_mock_leave(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.mocks.leave(ctx.caller)
+
+
+async def cmd_mock_pause(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.mocks.pause(ctx.caller, args["until"])
+
+
+async def cmd_mock_status(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.mocks.status(ctx.caller)
+
+
+async def cmd_mock_avoid(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.mocks.avoid(ctx.caller, args["member"])
+
+
+async def cmd_mock_checkin(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.mocks.checkin(ctx.caller, args["outcome"], args.get("member"))
+
+
+async def cmd_mock_feedback(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.mocks.feedback(ctx.caller, args["member"], args["scores"], args.get("notes"))
+
+
+async def cmd_pair_now(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.mocks.pair_now(ctx.caller)
 
 
 def core_table() -> CommandTable:
@@ -538,7 +590,8 @@ def core_table() -> CommandTable:
             cmd_setup,
             (
                 Arg("setting", "what to change", kind="choice",
-                    choices=("channel", "time", "timezone", "tracks", "reveal-time", "pattern")),
+                    choices=("channel", "time", "timezone", "tracks", "reveal-time", "pattern",
+                             "mock-day", "mock-time", "mock-cadence")),
                 Arg("value", "the new value", kind="rest"),
             ),
             admin=True,
@@ -546,6 +599,31 @@ def core_table() -> CommandTable:
                       "/admin setup tracks coding ml-theory", "/admin setup pattern easy,easy,medium,medium,medium,hard,hard"),
         )
     )
+    member_arg = Arg("member", "a member's name", required=True, kind="member")
+    for command in (
+        Command("mock join", "Join peer mock interviews (tracks, level, timezone, weekly availability).", cmd_mock_join,
+                (Arg("tracks", "comma-separated tracks, e.g. coding,system-design"),
+                 Arg("level", "junior, mid, senior or staff", kind="choice", choices=("junior", "mid", "senior", "staff")),
+                 Arg("timezone", "an IANA timezone, e.g. Europe/Berlin"),
+                 Arg("availability", "weekly windows in your timezone, e.g. weekdays 18-21, sat 10-14", kind="rest")),
+                examples=("/mock join coding,system-design senior Europe/Berlin weekdays 18-21, sat 10-14",)),
+        Command("mock leave", "Leave the mock rotation (your history is kept).", cmd_mock_leave),
+        Command("mock pause", "Pause until a date or for a number of weeks; you come back by yourself.", cmd_mock_pause,
+                (Arg("until", "a date (2026-12-24) or weeks (2)", required=True),), examples=("/mock pause 2",)),
+        Command("mock status", "Your mock settings, pause and latest group.", cmd_mock_status),
+        Command("mock avoid", "Never be paired with a member (kept private).", cmd_mock_avoid, (member_arg,)),
+        Command("mock checkin", "Tell us whether your mock happened: met, or no-show (naming who did not come).",
+                cmd_mock_checkin,
+                (Arg("outcome", "met or no-show", required=True, kind="choice", choices=("met", "no-show")),
+                 Arg("member", "who did not come (groups of three)", kind="member")),
+                examples=("/mock checkin met", "/mock checkin no-show bob")),
+        Command("mock feedback", "Private feedback to your partner: 4 scores from 1 to 5 and notes.", cmd_mock_feedback,
+                (member_arg, Arg("scores", "communication, problem solving, depth, structure, e.g. 4,3,5,4", required=True),
+                 Arg("notes", "what went well and what to work on", kind="rest")),
+                examples=("/mock feedback bob 4,3,5,4 Clear structure; quantify the latency budget earlier.",)),
+        Command("admin pair-now", "Run a mock pairing round now and show its report.", cmd_pair_now, admin=True),
+    ):
+        table.add(command)
     table.add(
         Command(
             "admin post-now",

@@ -1,7 +1,8 @@
 """The forms (modals) behind buttons, described once for every platform.
 
 `form_for("submit", "<question id>")` is the answer form of a question: a paragraph for code or a
-written answer, a short line for a theory answer. Platforms clamp lengths to their own limits
+written answer, a short line for a theory answer. `form_for("feedback", "<partner>")` is the
+mock-interview feedback form (four 1-5 scores and notes), delivered privately to the partner. Platforms clamp lengths to their own limits
 (Discord 4,000 characters per input, Slack 3,000) and say so in the form's note.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from bot.core.bank import Bank
 from bot.core.errors import NotFound
 from bot.core.messages import Form, FormField
+from bot.core.mocks import FEEDBACK_AXES
 from bot.core.models import CODE_TRACKS, WRITTEN_TRACKS
 from bot.core.submissions import MAX_CODE_BYTES, MAX_WRITTEN_CHARS
 
@@ -32,4 +34,14 @@ def form_for(bank: Bank, name: str, value: str) -> Form:
             field = FormField("answer", "Your answer (a number)", max_length=40)
             note = "One attempt: the explanation comes with the verdict."
         return Form(title=f"Submit · {q.title}"[:45], command="submit", fields=(field,), fixed={"id": q.id}, note=note)
+    if name == "feedback":
+        axes = ", ".join(a.lower() for a in FEEDBACK_AXES)
+        return Form(
+            title=f"Feedback for {value}"[:45],
+            command="mock feedback",
+            fields=(FormField("scores", f"Scores 1-5: {axes}"[:45], max_length=20, placeholder="4 3 5 4"),
+                    FormField("notes", "What went well, what to work on", "paragraph", required=False, max_length=2000)),
+            fixed={"member": value},
+            note="Delivered privately to your partner.",
+        )
     raise NotFound(f"No form called {name!r}.")

@@ -333,6 +333,8 @@ class OutboxItem:
     channel: str | None = None
     member_id: int | None = None
     daily_post_id: int | None = None
+    pair_id: int | None = None  # purpose "space": open the pair's private space, then post the message in it
+    not_before: datetime | None = None  # reminders and check-ins wait for their time
 
 
 @dataclass(frozen=True)
@@ -346,6 +348,7 @@ class OutboxRow:
     channel: str | None
     member_id: int | None
     daily_post_id: int | None
+    pair_id: int | None
     message: Mapping[str, Any]
     attempts: int
     sent_at: str | None
@@ -363,6 +366,7 @@ class OutboxRow:
             channel=row["channel"],
             member_id=row["member_id"],
             daily_post_id=row["daily_post_id"],
+            pair_id=row["pair_id"],
             message=json.loads(row["message"]),
             attempts=int(row["attempts"]),
             sent_at=row["sent_at"],

@@ -74,7 +74,16 @@ class Outbox:
         assert self.chat is not None
         message = Message.from_dict(row.message)
         try:
-            if row.member_id is not None:
+            if row.purpose == "space" and row.pair_id is not None:
+                community = await self.store.get_community(row.community_id)
+                if community is None:
+                    raise DeliveryError("the community no longer exists", permanent=True)
+                ref, members = await self.store.pair_space(row.pair_id)
+                if ref is None:  # opened once: a retry after a failed post reuses the space
+                    ref = await self.chat.open_pair_space(community, members, message.title)
+                    await self.store.set_pair_space(row.pair_id, ref)
+                await self.chat.post(community, ref, message)
+            elif row.member_id is not None:
                 member = await self.store.get_member(row.member_id)
                 if member is None:
                     raise DeliveryError("the member no longer exists", permanent=True)

@@ -10,6 +10,7 @@ from bot.core.bank import Bank
 from bot.core.clock import Clock
 from bot.core.daily import DailyService
 from bot.core.leaderboard import Leaderboard
+from bot.core.mocks import Mocks
 from bot.core.models import Community
 from bot.core.outbox import Outbox
 from bot.core.ports import Chat, Grader, Store
@@ -29,6 +30,7 @@ class Services:
     daily: DailyService
     leaderboard: Leaderboard
     submissions: Submissions
+    mocks: Mocks
     # called when a community's schedule changes, so the scheduler can re-plan at once
     schedule_changed: Callable[[Community], Awaitable[None]] = field(default=_no_listener)
 
@@ -52,10 +54,12 @@ class Services:
             daily=DailyService(store, bank, clock, outbox, grace=grace),
             leaderboard=Leaderboard(store, clock),
             submissions=Submissions(store, bank, clock, outbox, grader),
+            mocks=Mocks(store, bank, clock, outbox),
         )
 
     async def tick(self) -> None:
         """Whatever is due in every community: reveals, posts, retries of failed sends."""
         for community in await self.store.list_communities():
             await self.daily.tick(community)
+            await self.mocks.tick(community)
         await self.outbox.deliver()

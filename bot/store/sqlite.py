@@ -496,10 +496,10 @@ class Store:
                 )
             for item in items:
                 cur = await db.execute(
-                    "INSERT INTO outbox (community_id, key, purpose, channel, member_id, daily_post_id, message,"
-                    " created_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                    "INSERT INTO outbox (community_id, key, purpose, channel, member_id, daily_post_id, pair_id, message,"
+                    " created_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
                     (item.community_id, item.key, item.purpose, item.channel, item.member_id, item.daily_post_id,
-                     json.dumps(item.message.to_dict()), iso(now), iso(now)),
+                     item.pair_id, json.dumps(item.message.to_dict()), iso(now), iso(item.not_before or now)),
                 )
                 created += cur.rowcount
         return created
@@ -681,6 +681,160 @@ class Store:
     async def admins(self, community_id: int) -> list[Member]:
         rows = await self._all("SELECT * FROM members WHERE community_id = ? AND is_admin = 1 ORDER BY id", (community_id,))
         return [Member.from_row(r) for r in rows]
+
+
+    # -- mock interviews -------------------------------------------------------------------------
+
+    async def save_optin(
+        self, member: Member, *, tracks: Sequence[str], level: str, timezone: str, availability: str, now: datetime
+    ) -> None:
+        """Join (or re-join, which resumes a pause) the mock rotation."""
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO mock_optins (member_id, community_id, tracks, level, timezone, availability, active,"
+                " paused_until, silent_rounds, pause_reason, joined_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 1, NULL, 0, NULL, ?, ?) ON CONFLICT (member_id) DO UPDATE SET"
+                " tracks = excluded.tracks, level = excluded.level, timezone = excluded.timezone,"
+                " availability = excluded.availability, active = 1, paused_until = NULL, silent_rounds = 0,"
+                " pause_reason = NULL, updated_at = excluded.updated_at",
+                (member.id, member.community_id, ",".join(tracks), level, timezone, availability, iso(now), iso(now)),
+            )
+
+    async def optin(self, member_id: int) -> aiosqlite.Row | None:
+        return await self._one("SELECT * FROM mock_optins WHERE member_id = ?", (member_id,))
+
+    async def optins(self, community_id: int) -> list[aiosqlite.Row]:
+        return await self._all(
+            "SELECT o.*, m.display_name FROM mock_optins AS o JOIN members AS m ON m.id = o.member_id"
+            " WHERE o.community_id = ? ORDER BY o.member_id",
+            (community_id,),
+        )
+
+    async def update_optin(self, member_id: int, **values: Any) -> None:
+        allowed = {"active", "paused_until", "silent_rounds", "no_shows", "pause_reason"}
+        if set(values) - allowed:
+            raise KeyError(f"unknown opt-in fields: {sorted(set(values) - allowed)}")
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        async with self.transaction() as db:
+            await db.execute(f"UPDATE mock_optins SET {assignments} WHERE member_id = ?", (*values.values(), member_id))
+
+    async def add_avoid(self, member_id: int, avoided_id: int, *, now: datetime) -> bool:
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "INSERT INTO mock_avoid (member_id, avoided_member_id, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING", (member_id, avoided_id, iso(now)))
+            return cur.rowcount == 1
+
+    async def avoids(self, community_id: int) -> dict[int, set[int]]:
+        rows = await self._all(
+            "SELECT a.member_id, a.avoided_member_id FROM mock_avoid AS a JOIN members AS m ON m.id = a.member_id"
+            " WHERE m.community_id = ?", (community_id,))
+        out: dict[int, set[int]] = {}
+        for r in rows:
+            out.setdefault(int(r[0]), set()).add(int(r[1]))
+        return out
+
+    async def create_mock_round(self, community_id: int, scheduled_for: str, *, now: datetime) -> tuple[int, bool]:
+        """The round of that slot (unique per community), and whether this call created it."""
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "INSERT INTO mock_rounds (community_id, scheduled_for, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (community_id, scheduled_for) DO NOTHING", (community_id, scheduled_for, iso(now)))
+            created = cur.rowcount == 1
+        row = await self._one("SELECT id FROM mock_rounds WHERE community_id = ? AND scheduled_for = ?",
+                              (community_id, scheduled_for))
+        assert row is not None
+        return int(row[0]), created
+
+    async def mock_rounds(self, community_id: int, limit: int = 12) -> list[aiosqlite.Row]:
+        """The most recent rounds first."""
+        return await self._all("SELECT * FROM mock_rounds WHERE community_id = ? ORDER BY scheduled_for DESC, id DESC"
+                               " LIMIT ?", (community_id, limit))
+
+    async def round_groups(self, round_id: int) -> list[aiosqlite.Row]:
+        """One row per group member: pair id, member, position, first role, check-in, no-show flag."""
+        return await self._all(
+            "SELECT p.id AS pair_id, p.track, p.space_ref, p.suggested_time, p.packs, pm.member_id, pm.position,"
+            " pm.first_role, pm.checked_in, pm.reported_no_show, m.display_name"
+            " FROM mock_pairs AS p JOIN mock_pair_members AS pm ON pm.pair_id = p.id JOIN members AS m ON m.id = pm.member_id"
+            " WHERE p.round_id = ? ORDER BY p.id, pm.position", (round_id,))
+
+    async def save_groups(
+        self, round_id: int, groups: Sequence[tuple[str, str | None, str, Sequence[int]]], items_for: Callable[[int], Sequence[OutboxItem]],
+        *, report: str, now: datetime,
+    ) -> list[int]:
+        """Store a round's groups (track, suggested time, packs JSON, members in order) and, in the same
+        transaction, the messages that announce them (`items_for(pair_id)`)."""
+        ids: list[int] = []
+        async with self.transaction() as db:
+            for track, suggested, packs, members in groups:
+                cur = await db.execute(
+                    "INSERT INTO mock_pairs (round_id, track, suggested_time, packs, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (round_id, track, suggested, packs, iso(now)))
+                pair_id = cur.lastrowid
+                assert pair_id is not None
+                ids.append(pair_id)
+                for position, member_id in enumerate(members):
+                    await db.execute(
+                        "INSERT INTO mock_pair_members (pair_id, member_id, first_role, position) VALUES (?, ?, ?, ?)",
+                        (pair_id, member_id, "interviewer" if position == 0 else "interviewee", position))
+                for item in items_for(pair_id):
+                    await self._enqueue_in(db, item, now)
+            await db.execute("UPDATE mock_rounds SET report = ? WHERE id = ?", (report, round_id))
+        return ids
+
+    async def _enqueue_in(self, db: aiosqlite.Connection, item: OutboxItem, now: datetime) -> None:
+        await db.execute(
+            "INSERT INTO outbox (community_id, key, purpose, channel, member_id, daily_post_id, pair_id, message,"
+            " created_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            (item.community_id, item.key, item.purpose, item.channel, item.member_id, item.daily_post_id, item.pair_id,
+             json.dumps(item.message.to_dict()), iso(now), iso(item.not_before or now)),
+        )
+
+    async def pair_space(self, pair_id: int) -> tuple[str | None, list[Member]]:
+        """A group's private space (None until opened) and its members in interview order."""
+        row = await self._one("SELECT space_ref FROM mock_pairs WHERE id = ?", (pair_id,))
+        members = await self._all(
+            "SELECT m.* FROM mock_pair_members AS pm JOIN members AS m ON m.id = pm.member_id WHERE pm.pair_id = ?"
+            " ORDER BY pm.position", (pair_id,))
+        return (row[0] if row else None), [Member.from_row(r) for r in members]
+
+    async def set_pair_space(self, pair_id: int, ref: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE mock_pairs SET space_ref = ? WHERE id = ?", (ref, pair_id))
+
+    async def latest_group_of(self, member_id: int) -> list[aiosqlite.Row]:
+        """The member's group in their most recent round (every member of it)."""
+        row = await self._one(
+            "SELECT pm.pair_id FROM mock_pair_members AS pm JOIN mock_pairs AS p ON p.id = pm.pair_id"
+            " WHERE pm.member_id = ? ORDER BY p.round_id DESC LIMIT 1", (member_id,))
+        if row is None:
+            return []
+        return await self._all(
+            "SELECT pm.*, m.display_name, p.round_id, p.track, p.packs FROM mock_pair_members AS pm"
+            " JOIN members AS m ON m.id = pm.member_id JOIN mock_pairs AS p ON p.id = pm.pair_id"
+            " WHERE pm.pair_id = ? ORDER BY pm.position", (int(row[0]),))
+
+    async def set_checkin(self, pair_id: int, member_id: int, value: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE mock_pair_members SET checked_in = ? WHERE pair_id = ? AND member_id = ?",
+                             (value, pair_id, member_id))
+
+    async def mark_no_show(self, pair_id: int, member_id: int) -> bool:
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "UPDATE mock_pair_members SET reported_no_show = 1 WHERE pair_id = ? AND member_id = ? AND reported_no_show = 0",
+                (pair_id, member_id))
+            return cur.rowcount == 1
+
+    async def add_feedback(
+        self, pair_id: int, from_id: int, to_id: int, *, scores: str, text: str, now: datetime
+    ) -> bool:
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "INSERT INTO mock_feedback (pair_id, from_member_id, to_member_id, scores, text, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", (pair_id, from_id, to_id, scores, text, iso(now)))
+            return cur.rowcount == 1
 
 
 STANDINGS_REBUILD_SQL = """
