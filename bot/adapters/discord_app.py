@@ -69,7 +69,7 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 BUTTON_PREFIX = "onsite:"
-FORM_PREFIX = "onsite-form:"
+FORM_PREFIX = "onsite-form:"  # modals: onsite-form:<name>:<rest>, or onsite-form@<guild id>:... from a DM
 ZWSP = "\u200b"
 
 # Discord's limits
@@ -202,16 +202,30 @@ class Rendered:
         return args
 
 
-def button_id(action: str, value: str) -> str:
-    return f"{BUTTON_PREFIX}{action}:{value}"
+def button_id(action: str, value: str, guild_id: str | None = None) -> str:
+    """`onsite:<action>:<value>`; in DMs `onsite@<guild id>:...`, since a DM click carries no server."""
+    prefix = f"onsite@{guild_id}:" if guild_id else BUTTON_PREFIX
+    return f"{prefix}{action}:{value}"
 
 
-def render_view(message: Message) -> ButtonsView | None:
+_BUTTON_ID = re.compile(r"^onsite(?:@(\d+))?:([^:]+):(.*)$", re.DOTALL)
+
+
+_FORM_ID = re.compile(r"^onsite-form(?:@(\d+))?:([^:]+):(.*)$", re.DOTALL)
+
+
+def parse_button_id(custom_id: str) -> tuple[str | None, str, str] | None:
+    """(guild id or None, action, value) of one of our buttons; None for anything else."""
+    match = _BUTTON_ID.match(custom_id)
+    return (match.group(1), match.group(2), match.group(3)) if match else None
+
+
+def render_view(message: Message, guild_id: str | None = None) -> ButtonsView | None:
     if not message.buttons:
         return None
     view = ButtonsView()
     for b in message.buttons[:25]:
-        custom_id = button_id(b.action, b.value)
+        custom_id = button_id(b.action, b.value, guild_id)
         if len(custom_id) > CUSTOM_ID_MAX:
             log.warning("button %r skipped: custom id over %d characters", b.label, CUSTOM_ID_MAX)
             continue
@@ -220,9 +234,9 @@ def render_view(message: Message) -> ButtonsView | None:
     return view if view.children else None
 
 
-def render(message: Message) -> Rendered:
-    """A Message as content, embeds, files and buttons within Discord's limits."""
-    view = render_view(message)
+def render(message: Message, *, guild_id: str | None = None) -> Rendered:
+    """A Message as content, embeds, files and buttons within Discord's limits (`guild_id`: for DMs)."""
+    view = render_view(message, guild_id)
     if message.is_error:
         text = f"⚠️ {neutralise(message.body)}"
         if message.footer:
@@ -408,9 +422,13 @@ class DiscordChat:
 
     async def send_dm(self, member: Member, message: Message) -> None:
         user_id = int(member.external_id)
+        guild_id = None
+        if isinstance(self.client, OnsiteClient) and message.buttons:
+            community = await self.client.services.store.get_community(member.community_id)
+            guild_id = community.external_id if community is not None else None
         try:
             user = self.client.get_user(user_id) or await self.client.fetch_user(user_id)
-            await user.send(**render(message).kwargs())
+            await user.send(**render(message, guild_id=guild_id).kwargs())
         except discord.HTTPException as exc:
             raise delivery_error(exc, member.display_name) from exc
 
@@ -530,20 +548,30 @@ class OnsiteClient(discord.AutoShardedClient):
 
     # -- who is calling ------------------------------------------------------------------------------
 
-    async def context(self, interaction: discord.Interaction) -> Context | None:
-        """The community (this guild) and the member; None, after telling the user, outside a server."""
-        if interaction.guild_id is None:
-            await self.reply(interaction, error("Onsite works inside a server: use its commands there."))
-            return None
+    async def context(self, interaction: discord.Interaction, dm_guild: str | None = None) -> Context | None:
+        """The community (this guild) and the member; None, after telling the user, outside a server.
+
+        A button in a DM names its server (`dm_guild`); there the member's stored admin flag applies,
+        since a DM carries no server permissions."""
         store = self.services.store
         now = self.services.clock.now()
+        user = interaction.user
+        display = safe_name(user.display_name)
+        if interaction.guild_id is None:
+            found = None
+            if dm_guild is not None:
+                found = next((c for c in await store.list_communities()
+                              if c.platform == PLATFORM and c.external_id == dm_guild), None)
+            member = await store.find_member(found.id, str(user.id)) if found is not None else None
+            if found is None or member is None:
+                await self.reply(interaction, error("Onsite works inside a server: use its commands there."))
+                return None
+            return Context(self.services, Caller(member, found, is_admin=member.is_admin), self.table, PLATFORM)
         guild = interaction.guild
         name = (guild.name if guild is not None and guild.name else None) or f"Discord server {interaction.guild_id}"
         community = await store.ensure_community(PLATFORM, str(interaction.guild_id), name, now=now,
                                                  timezone=self.timezone, post_time=self.post_time)
-        user = interaction.user
         is_admin = bool(interaction.permissions.manage_guild)
-        display = safe_name(user.display_name)
         member = await store.ensure_member(community.id, str(user.id), display, now=now, is_admin=is_admin)
         if member.is_admin != is_admin or member.display_name != display:
             member = await store.update_member(member.id, is_admin=int(is_admin), display_name=display)
@@ -634,13 +662,15 @@ class OnsiteClient(discord.AutoShardedClient):
 
     # -- forms (modals) ------------------------------------------------------------------------------
 
-    async def open_form(self, interaction: discord.Interaction, name: str, rest: str) -> None:
+    async def open_form(
+        self, interaction: discord.Interaction, name: str, rest: str, *, dm_guild: str | None = None
+    ) -> None:
         try:
             form = form_for(self.services.bank, name, rest)
         except OnsiteError as exc:
             await self.reply(interaction, error(str(exc)))
             return
-        custom_id = f"{FORM_PREFIX}{name}:{rest}"
+        custom_id = f"{FORM_PREFIX}{name}:{rest}" if dm_guild is None else f"onsite-form@{dm_guild}:{name}:{rest}"
         if len(custom_id) > CUSTOM_ID_MAX:
             await self.reply(interaction, error(f"Use /{form.command} with your answer: this form cannot open here."))
             return
@@ -648,9 +678,8 @@ class OnsiteClient(discord.AutoShardedClient):
         await interaction.response.send_modal(modal)
         modal.stop()  # the submission is handled by custom id in on_interaction, not by this object
 
-    async def on_form(self, interaction: discord.Interaction, custom_id: str) -> None:
-        name, _, rest = custom_id[len(FORM_PREFIX):].partition(":")
-        ctx = await self.context(interaction)
+    async def on_form(self, interaction: discord.Interaction, dm_guild: str | None, name: str, rest: str) -> None:
+        ctx = await self.context(interaction, dm_guild)
         if ctx is None:
             return
         try:
@@ -672,11 +701,12 @@ class OnsiteClient(discord.AutoShardedClient):
         data: Mapping[str, Any] = interaction.data or {}
         custom_id = str(data.get("custom_id", ""))
         try:
-            if interaction.type is discord.InteractionType.component and custom_id.startswith(BUTTON_PREFIX):
-                action, _, value = custom_id[len(BUTTON_PREFIX):].partition(":")
-                await self.on_button(interaction, action, value)
-            elif interaction.type is discord.InteractionType.modal_submit and custom_id.startswith(FORM_PREFIX):
-                await self.on_form(interaction, custom_id)
+            button = parse_button_id(custom_id)
+            form = _FORM_ID.match(custom_id)
+            if interaction.type is discord.InteractionType.component and button is not None:
+                await self.on_button(interaction, button[1], button[2], dm_guild=button[0])
+            elif interaction.type is discord.InteractionType.modal_submit and form is not None:
+                await self.on_form(interaction, form.group(1), form.group(2), form.group(3))
         except Exception:
             log.exception("interaction %s failed", custom_id)
             try:
@@ -684,12 +714,14 @@ class OnsiteClient(discord.AutoShardedClient):
             except discord.HTTPException:
                 pass
 
-    async def on_button(self, interaction: discord.Interaction, action: str, value: str) -> None:
+    async def on_button(
+        self, interaction: discord.Interaction, action: str, value: str, *, dm_guild: str | None = None
+    ) -> None:
         if action == "form":
             name, _, rest = value.partition(" ")
-            await self.open_form(interaction, name, rest)
+            await self.open_form(interaction, name, rest, dm_guild=dm_guild)
             return
-        ctx = await self.context(interaction)
+        ctx = await self.context(interaction, dm_guild)
         if ctx is None:
             return
         if action == "discuss":
@@ -697,7 +729,7 @@ class OnsiteClient(discord.AutoShardedClient):
             return
         if self.updates_in_place(interaction, action):
             reply = await self.run_timed(interaction, dispatch_line(ctx, f"/{action} {value}"), thinking=False)
-            if not reply.is_error:
+            if not reply.is_error and not reply.ephemeral and {b.action for b in reply.buttons} == {action}:
                 rendered = render(reply)
                 if interaction.response.is_done():
                     await interaction.edit_original_response(**rendered.kwargs(edit=True))
@@ -711,13 +743,16 @@ class OnsiteClient(discord.AutoShardedClient):
 
     @staticmethod
     def updates_in_place(interaction: discord.Interaction, action: str) -> bool:
-        """Pages of the same command replace the message, when it is the clicker's own (or the bot's)."""
+        """Pages of the same command replace the message, when it is the clicker's own (or the bot's).
+
+        Checked again on the reply: only a public reply whose buttons are that command's (another
+        page) replaces the message; anything else (a hint from a lone Hint button) answers privately."""
         message = interaction.message
         if message is None:
             return False
         ids = [getattr(c, "custom_id", None) or "" for row in message.components
                for c in getattr(row, "children", [row])]
-        actions = {i[len(BUTTON_PREFIX):].partition(":")[0] for i in ids if i.startswith(BUTTON_PREFIX)}
+        actions = {parsed[1] for parsed in map(parse_button_id, ids) if parsed is not None}
         if actions != {action}:
             return False
         origin = message.interaction_metadata

@@ -130,15 +130,20 @@ async def test_dm_refused_by_the_member_is_permanent(bot: dp.Bot) -> None:
     assert caught.value.permanent and "does not accept direct messages" in str(caught.value)
 
 
-async def test_dm_with_buttons(bot: dp.Bot) -> None:
+async def test_dm_buttons_name_their_server_and_work_from_the_dm(bot: dp.Bot) -> None:
     c = await community(bot)
     alice, _ = await members(bot, c)
-    await chat(bot).send_dm(alice, Message(title="Mock at 18:00", buttons=(Button("I'm in", "mock", "status"),)))
+    await chat(bot).send_dm(alice, Message(title="Your mock is at 18:00", buttons=(Button("Hint", "hint", "pair-sum-count"),)))
     (opened,) = bot.http.matching("POST", r"^/users/@me/channels$")
     assert opened.payload == {"recipient_id": dp.ALICE}
     (sent,) = bot.http.matching("POST", r"^/channels/\d+/messages$")
-    assert dp.custom_ids(sent.payload) == ["onsite:mock:status"]
+    assert dp.custom_ids(sent.payload) == [f"onsite@{dp.GUILD_ID}:hint:pair-sum-count"]
     assert sent.payload["allowed_mentions"] == {"parse": []}
+    bot.http.clear()
+    dm_message = dp.message_json(dp.snowflake(), dp.DM_CHANNEL_BASE, sent.payload, guild_id=None)
+    await bot.feed(dp.click(dp.custom_ids(sent.payload)[0], dm_message, guild_id=None))
+    (call,) = bot.http.callbacks()
+    assert call.payload["type"] == 4 and "Hint 1 of" in dp.text_of(call.payload["data"])
 
 
 # -- pair spaces (a pairing round's delivery) ---------------------------------------------------------
