@@ -55,6 +55,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
@@ -512,8 +513,8 @@ class SlackAdapter:
         size = int(info.get("size") or 0)
         if size > max_bytes:
             raise UsageError(f"{info.get('name', 'That file')} is {size:,} bytes; the limit is {max_bytes:,}.")
-        url = info.get("url_private_download") or info.get("url_private")
-        if not url:
+        url = str(info.get("url_private_download") or info.get("url_private") or "")
+        if not url or not self._trusted_download(url):
             raise NotFound("That file has no downloadable content.")
         headers = {"Authorization": f"Bearer {self.client.token}"}
         async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as resp:
@@ -526,6 +527,12 @@ class SlackAdapter:
             return data.decode("utf-8")
         except UnicodeDecodeError:
             raise UsageError("That file is not UTF-8 text.") from None
+
+    def _trusted_download(self, url: str) -> bool:
+        """The bot token is only ever sent to Slack's own file hosts (or the API host the client uses)."""
+        host = urlsplit(url).hostname or ""
+        return (urlsplit(url).scheme == "https" and (host == "slack.com" or host.endswith((".slack.com", ".slack-edge.com")))
+                ) or host == urlsplit(self.client.base_url).hostname
 
     async def _guarded(self, work: Awaitable[Message | None]) -> Message | None:
         try:

@@ -449,6 +449,7 @@ async def test_file_argument_reads_a_slack_file(slack: Slack, bank: Bank) -> Non
     assert slack.api.of("files.info")[0]["file"] == "F0SOLUTION"
     missing = await slack.command("submit pair-sum-count --file F0NOTHERE")
     assert "cannot read that file" in all_text(missing)
+    assert "not a Slack file" in all_text(await slack.command("submit pair-sum-count --file /etc/passwd"))
 
 
 # -- the Chat port: delivery, errors, retries, pairs ------------------------------------------------
