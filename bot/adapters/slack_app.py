@@ -53,7 +53,7 @@ import re
 import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -746,7 +746,9 @@ class SlackAdapter:
         parts = [await dispatch(ctx, "stats", {})]
         names = {c.name for c in self.table.for_platform(PLATFORM)}
         if "mock status" in names:
-            parts.append(await dispatch(ctx, "mock status", {}))
+            status = await dispatch(ctx, "mock status", {})
+            # "you're not in the rotation" is an error to a command, but just a state on a Home tab
+            parts.append(replace(status, title="Mock interviews", kind="info") if status.is_error else status)
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": _cut(f"Onsite · {caller.community.name}", 150)}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": self.renderer.mrkdwn(
