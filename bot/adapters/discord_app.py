@@ -349,9 +349,10 @@ class DiscordChat:
     def __init__(self, client: discord.Client) -> None:
         self.client = client
 
-    async def _channel(self, community: Community, ref: str) -> discord.TextChannel:
+    async def _channel(self, community: Community, ref: str) -> discord.TextChannel | discord.Thread:
         guild_id = int(community.external_id)
-        channel_id = channel_ref(ref)
+        is_thread = ref.startswith("thread:")
+        channel_id = int(ref.removeprefix("thread:")) if is_thread else channel_ref(ref)
         channel: Any
         if channel_id is not None:
             channel = self.client.get_channel(channel_id)
@@ -374,13 +375,14 @@ class DiscordChat:
             if channel is None:
                 raise DeliveryError(f"no channel #{ref} in this server; set one with /admin setup channel",
                                     permanent=True)
-        if not isinstance(channel, discord.TextChannel) or channel.guild.id != guild_id:
+        kind = discord.Thread if is_thread else discord.TextChannel
+        if not isinstance(channel, kind) or channel.guild.id != guild_id:
             raise DeliveryError(f"#{ref} is not a text channel of this server; set one with /admin setup channel",
                                 permanent=True)
         return channel
 
     @staticmethod
-    def missing(channel: discord.abc.GuildChannel, needed: Sequence[str]) -> list[str]:
+    def missing(channel: discord.abc.GuildChannel | discord.Thread, needed: Sequence[str]) -> list[str]:
         """The permissions the bot lacks in a channel (empty when it cannot tell)."""
         me = channel.guild.me
         if me is None:
@@ -393,10 +395,14 @@ class DiscordChat:
         return [PERMISSION_NAMES[p] for p in lacking]
 
     async def post(self, community: Community, channel: str, message: Message) -> str:
+        """Post in a channel, or in a pair space (`thread:<id>`, or `dm:<user ids>` when it fell back to DMs)."""
+        if channel.startswith("dm:"):
+            return await self._post_to_dms(community, channel, message)
         target = await self._channel(community, channel)
         rendered = render(message)
-        wants_thread = any(b.action == "discuss" for b in message.buttons)
-        needed = ["view_channel", "send_messages", "embed_links"] + (["attach_files"] if rendered.files else [])
+        wants_thread = isinstance(target, discord.TextChannel) and any(b.action == "discuss" for b in message.buttons)
+        sending = "send_messages_in_threads" if isinstance(target, discord.Thread) else "send_messages"
+        needed = ["view_channel", sending, "embed_links"] + (["attach_files"] if rendered.files else [])
         lacking = self.missing(target, needed)
         if lacking:
             raise DeliveryError(f"missing permission {', '.join(lacking)} in #{target.name}", permanent=True)
@@ -408,6 +414,16 @@ class DiscordChat:
         if wants_thread:
             await self._open_thread(sent, message.title)
         return str(sent.id)
+
+    async def _post_to_dms(self, community: Community, ref: str, message: Message) -> str:
+        """A pair space that fell back to DMs: the message goes to each of its members."""
+        for user_id in [int(u) for u in ref.removeprefix("dm:").split(",") if u.isdigit()]:
+            try:
+                user = self.client.get_user(user_id) or await self.client.fetch_user(user_id)
+                await user.send(**render(message, guild_id=community.external_id).kwargs())
+            except discord.HTTPException as exc:
+                raise delivery_error(exc, f"member {user_id}") from exc
+        return ref
 
     async def _open_thread(self, sent: discord.Message, title: str) -> int | None:
         try:
@@ -433,11 +449,12 @@ class DiscordChat:
             raise delivery_error(exc, member.display_name) from exc
 
     async def open_pair_space(self, community: Community, members: Sequence[Member], title: str) -> str:
-        names = ", ".join(m.display_name for m in members)
         try:
             if not community.channel:
                 raise LookupError("no channel")
             channel = await self._channel(community, community.channel)
+            if not isinstance(channel, discord.TextChannel):
+                raise LookupError("the community's channel is not a text channel")
             lacking = self.missing(channel, ["view_channel", "create_private_threads", "send_messages_in_threads"])
             if lacking:
                 raise PermissionError(", ".join(lacking))
@@ -447,15 +464,12 @@ class DiscordChat:
             for user in users:
                 await thread.add_user(user)
             mentions = " ".join(f"<@{u.id}>" for u in users)
-            await thread.send(f"{mentions} {neutralise(title)}: your private space for this mock interview.",
+            await thread.send(f"{mentions} your private space for this round's mock interview.",
                               allowed_mentions=discord.AllowedMentions(users=users, everyone=False, roles=False))
             return f"thread:{thread.id}"
         except Exception as exc:  # no channel, no permission, or Discord refused: fall back to DMs
             log.info("pair space %r as DMs: %s", title, exc)
-        for m in members:
-            others = ", ".join(o.display_name for o in members if o.id != m.id) or names
-            await self.send_dm(m, Message(title=title, body=f"Your mock-interview partner(s): {others}. "
-                                          "Onsite could not open a private thread in the server, so meet by DM."))
+        # The outbox posts the group's introduction into the space: here, to each member by DM.
         return "dm:" + ",".join(m.external_id for m in members)
 
 
@@ -913,7 +927,10 @@ def slash_command(
             markers["default_permissions"] = discord.Permissions(manage_guild=True)
     for key, value in markers.items():  # what discord.py's decorators (describe, choices, ...) would set
         setattr(callback, f"__discord_app_commands_{key}__", value)
-    summary = clip(command.summary + (" (admins)" if command.admin else ""), DESCRIPTION_OPTION_MAX)
+    summary = command.summary
+    if command.admin and len(summary) + len(" (admins)") <= DESCRIPTION_OPTION_MAX:
+        summary += " (admins)"
+    summary = clip(summary, DESCRIPTION_OPTION_MAX)
     return app_commands.Command(name=name, description=summary, callback=callback, parent=parent)
 
 

@@ -212,6 +212,7 @@ class Recorder:
         self.cdn: dict[str, bytes] = {}
         self.cdn_requests: list[str] = []
         self.guild_of_channel: dict[int, int] = {CHANNEL_ID: GUILD_ID}
+        self.threads: dict[int, dict[str, Any]] = {}
 
     def fail_once(self, method: str, path_pattern: str, exc: Exception) -> None:
         self.failures.append((method, path_pattern, exc))
@@ -287,15 +288,19 @@ class Recorder:
         match = re.fullmatch(r"/channels/(\d+)", path)
         if match and m == "GET":
             channel_id = int(match.group(1))
+            if channel_id in self.threads:
+                return self.threads[channel_id]
             return text_channel(channel_id, "daily", self.guild_of_channel.get(channel_id, GUILD_ID))
         return {}
 
     def thread_json(self, thread_id: int, parent_id: int, body: Mapping[str, Any], *, kind: int) -> dict[str, Any]:
-        return {"id": str(thread_id), "type": kind, "guild_id": str(self.guild_of_channel.get(parent_id, GUILD_ID)),
+        self.guild_of_channel[thread_id] = self.guild_of_channel.get(parent_id, GUILD_ID)
+        self.threads[thread_id] = data = {"id": str(thread_id), "type": kind, "guild_id": str(self.guild_of_channel.get(parent_id, GUILD_ID)),
                 "parent_id": str(parent_id), "name": body.get("name", "thread"), "owner_id": str(BOT_ID),
                 "member_count": 1, "message_count": 0, "rate_limit_per_user": 0,
                 "thread_metadata": {"archived": False, "auto_archive_duration": body.get("auto_archive_duration", 1440),
                                     "archive_timestamp": TIMESTAMP, "locked": False}}
+        return data
 
     def install(self, client: discord.Client, monkeypatch: Any) -> None:
         """Replace the two HTTP entry points of discord.py (REST and webhooks) and the CDN download."""

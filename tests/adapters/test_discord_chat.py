@@ -170,10 +170,13 @@ async def test_pair_space_falls_back_to_dms_without_the_permission(bot: dp.Bot) 
     c = await community(bot)
     pair = await members(bot, c)
     ref = await chat(bot).open_pair_space(c, pair, "Mock interview · alice & bob")
-    assert ref.startswith("dm:") and not bot.http.matching("POST", r"/threads$")
+    assert ref == f"dm:{dp.ALICE},{dp.BOB}" and not bot.http.matching("POST", r"/threads$")
+    await chat(bot).post(c, ref, Message(title="Mock interview · alice & bob", body="Say hi.",
+                                         buttons=(Button("We met", "mock checkin", "met"),)))
     assert len(bot.http.matching("POST", r"^/users/@me/channels$")) == 2
-    texts = [dp.text_of(c.payload) for c in bot.http.matching("POST", r"^/channels/\d+/messages$")]
-    assert any("bob" in t for t in texts) and any("alice" in t for t in texts)
+    sent = bot.http.matching("POST", r"^/channels/\d+/messages$")
+    assert len(sent) == 2 and all("Say hi." in dp.text_of(s.payload) for s in sent)
+    assert all(dp.custom_ids(s.payload) == [f"onsite@{dp.GUILD_ID}:mock checkin:met"] for s in sent)
 
 
 # -- rendering ---------------------------------------------------------------------------------------
