@@ -20,7 +20,8 @@ matched pairs and by rotations around three pairs along each member's best neigh
 move helps. On instances of ~300 members this stays within 2% of the
 maximum-weight matching (bench/pairing.py measures it against networkx). An odd member out joins
 the group of two where they add the most weight (one group of three); anyone who still cannot be
-placed because of avoid-lists is reported, never silently dropped.
+placed because of avoid-lists is reported, never silently dropped. When the heuristic cannot
+place everyone under the cooldown and the round has at most 12 members, every grouping is tried.
 
 Roles: in each group the member with fewer interviewer turns in their history interviews first;
 in a trio the turns rotate in that order. Everything that could tie is broken by the seed, so the
@@ -40,6 +41,7 @@ REPEAT_PENALTY = 30.0
 EXACT_CANDIDATES = 400
 CANDIDATES_PER_MEMBER = 40
 TOP_NEIGHBOURS = 8
+EXHAUSTIVE_MAX = 12
 
 
 @dataclass(frozen=True)
@@ -153,9 +155,49 @@ def pair_members(members: Sequence[Candidate], history: History, *, seed: int = 
         else:
             target.append(loner)
 
+    if (unplaced or relaxed) and len(ids) <= EXHAUSTIVE_MAX:
+        exact = _exhaustive(ids, by_id, history)
+        if exact is not None:
+            groups, unplaced, relaxed = exact, [], []
+
     built = tuple(sorted((_group(g, by_id, history, rng) for g in groups), key=lambda g: g.members))
     avoided = _repeats_avoided(ids, by_id, history, mate)
     return Result(built, tuple(unplaced), avoided, tuple(sorted(set(relaxed))))
+
+
+def _exhaustive(ids: Sequence[int], by_id: Mapping[int, Candidate], history: History) -> list[list[int]] | None:
+    """For small rounds the heuristic could not fully place: the best grouping that honours every
+    avoid-list and the cooldown, by trying them all (pairs, plus one trio when the count is odd)."""
+    best: list[list[int]] | None = None
+    best_w = float("-inf")
+
+    def w(a: int, b: int) -> float | None:
+        return weight(by_id[a], by_id[b], history)
+
+    def search(rest: list[int], acc: list[list[int]], total: float, need_trio: bool) -> None:
+        nonlocal best, best_w
+        if not rest:
+            if total > best_w:
+                best, best_w = [list(g) for g in acc], total
+            return
+        first, others = rest[0], rest[1:]
+        for i, b in enumerate(others):
+            wb = w(first, b)
+            if wb is None:
+                continue
+            remaining = others[:i] + others[i + 1 :]
+            if not need_trio or len(remaining) >= 3:
+                search(remaining, [*acc, [first, b]], total + wb, need_trio)
+            if need_trio:
+                for c in others[i + 1 :]:
+                    wc, wbc = w(first, c), w(b, c)
+                    if wc is None or wbc is None:
+                        continue
+                    left = [x for x in others if x not in (b, c)]
+                    search(left, [*acc, [first, b, c]], total + wb + wc + wbc, False)
+
+    search(list(ids), [], 0.0, len(ids) % 2 == 1)
+    return best
 
 
 def _best_trio(

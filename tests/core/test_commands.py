@@ -88,7 +88,7 @@ async def test_admin_commands_refuse_members(services: Services, member: Caller,
     assert (await dispatch_line(ctx(services, admin, table), "/admin thing")).body == "done"
     assert "/admin thing" not in (await dispatch_line(ctx(services, member, table), "/help")).body
     wrong_sub = await dispatch_line(ctx(services, admin, table), "/admin nope")
-    assert wrong_sub.body == "/admin nope is not a command. Try one of: /admin post-now, /admin setup, /admin thing."
+    assert wrong_sub.body == "/admin nope is not a command. Try one of: /admin pair-now, /admin post-now, /admin setup, /admin thing."
 
 
 async def test_question_shows_id_examples_and_starter(services: Services, member: Caller) -> None:

@@ -59,7 +59,7 @@ def groupings(ids: list[int]) -> list[list[tuple[int, ...]]]:
     return out
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(rounds())
 def test_everyone_placed_once_and_avoid_lists_always_hold(case: tuple[list[Candidate], History]) -> None:
     members, history = case
@@ -86,7 +86,7 @@ def test_everyone_placed_once_and_avoid_lists_always_hold(case: tuple[list[Candi
         )
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(rounds(max_members=8))
 def test_cooldown_holds_whenever_a_solution_exists(case: tuple[list[Candidate], History]) -> None:
     members, history = case
