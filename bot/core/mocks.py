@@ -511,7 +511,7 @@ class Mocks:
                     title="Did your mock interview happen?",
                     body="Tell us so we can pair people who show up, and send your partner feedback.",
                     buttons=(Button("We met", "mock checkin", "met", style="primary"),
-                             Button("My partner didn't come", "mock checkin", f"no-show {partner}"),
+                             Button("My partner didn't come", "mock checkin", f'no-show "{partner}"'),
                              Button("Send feedback", "form", f"feedback {partner}")))))
         return items
 

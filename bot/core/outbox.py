@@ -46,6 +46,7 @@ class Outbox:
         self.store = store
         self.clock = clock
         self.chat = chat
+        self._alerts = 0
 
     async def deliver(self, limit: int = 200) -> int:
         """Send every due message; returns how many were sent. Safe to call from many places."""
@@ -66,8 +67,9 @@ class Outbox:
             by_community: dict[int, list[OutboxRow]] = {}
             for row in rows:
                 by_community.setdefault(row.community_id, []).append(row)
+            alerts_before = self._alerts
             sent += sum(await asyncio.gather(*(send_all(g) for g in by_community.values())))
-            if len(rows) < limit:
+            if len(rows) < limit and self._alerts == alerts_before:  # new admin alerts go out in this call too
                 return sent
 
     async def _send(self, row: OutboxRow) -> bool:
@@ -126,4 +128,4 @@ class Outbox:
             for admin in await self.store.admins(row.community_id)
         ]
         if items:
-            await self.store.enqueue(items, now=self.clock.now())
+            self._alerts += await self.store.enqueue(items, now=self.clock.now())

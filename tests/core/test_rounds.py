@@ -84,8 +84,7 @@ async def test_failed_post_is_retried_without_duplicates(wired: Services, admin:
 async def test_permanent_failure_tells_the_admins(wired: Services, admin: Caller, chat: RecordingChat) -> None:
     chat.fail_next = 1
     chat.fail_with = DeliveryError("missing permission Send Messages in #daily", permanent=True)
-    await wired.tick()
-    await wired.outbox.deliver()
+    await wired.tick()  # the failed post and the admins' alert, in one delivery
     dms = [(where, m) for kind, where, m in chat.sent if kind == "dm"]
     assert dms and dms[0][0] == "Ada"
     assert "missing permission Send Messages in #daily" in dms[0][1].body
