@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -216,3 +217,55 @@ async def test_member_text_cannot_ping(bot: dp.Bot) -> None:
     data = bot.http.replies()[-1]
     assert "@everyone" not in dp.text_of(data) and "@\u200beveryone" in dp.text_of(data)
     assert data["allowed_mentions"] == {"parse": []}
+
+
+# -- a pairing round ---------------------------------------------------------------------------------
+
+
+async def test_a_pairing_round_on_discord(bot: dp.Bot) -> None:
+    bot.add_guild(dp.guild())
+    await dp.setup_channel(bot)
+    for uid, name in ((dp.ALICE, "alice"), (dp.BOB, "bob")):
+        await bot.feed(dp.slash("mock join", {"tracks": "coding", "timezone": "UTC"}, user_id=uid, username=name))
+        assert "Something went wrong" not in dp.text_of(bot.http.replies()[-1])
+    bot.http.clear()
+    await bot.feed(dp.slash("admin pair-now", permissions=dp.MANAGE_GUILD))
+    assert bot.http.calls[0].payload == {"type": 5, "data": {"flags": 64}}  # deferred: pairing can take a while
+    (space,) = bot.http.matching("POST", rf"^/channels/{dp.CHANNEL_ID}/threads$")
+    assert space.payload["type"] == 12  # a private thread
+    thread_id = next(iter(bot.http.threads))
+    added = {c.path.rsplit("/", 1)[1] for c in bot.http.matching("PUT", rf"^/channels/{thread_id}/thread-members/")}
+    assert added == {str(dp.ALICE), str(dp.BOB)}
+    in_thread = bot.http.channel_posts(thread_id)
+    assert len(in_thread) == 2  # the mentions that invite them, then the group's introduction
+    assert "Suggested times" in dp.text_of(in_thread[1].payload)
+    packs = bot.http.matching("POST", r"^/users/@me/channels$")
+    assert len(packs) == 2  # each interviewer's private pack
+    # a week later the check-in DM arrives; its buttons work from the DM
+    bot.clock.advance(timedelta(days=7))
+    bot.http.clear()
+    await bot.services.tick()
+    checkins = [c for c in bot.http.matching("POST", r"^/channels/\d+/messages$")
+                if "Did your mock interview happen?" in dp.text_of(c.payload)]
+    assert len(checkins) == 2
+    alice_dm = next(c for c in checkins if c.path.endswith(f"/{dp.DM_CHANNEL_BASE + dp.ALICE % 1000}/messages"))
+    met, no_show, feedback = dp.custom_ids(alice_dm.payload)
+    assert no_show == f"onsite@{dp.GUILD_ID}:mock checkin:no-show bob"
+    assert met == f"onsite@{dp.GUILD_ID}:mock checkin:met"
+    dm_message = dp.message_json(dp.snowflake(), dp.DM_CHANNEL_BASE + 1, alice_dm.payload, guild_id=None)
+    bot.http.clear()
+    await bot.feed(dp.click(met, dm_message, guild_id=None))
+    reply = bot.http.replies()[-1]
+    assert "marked as met" in dp.text_of(reply) and reply["flags"] == 64
+    bot.http.clear()
+    await bot.feed(dp.click(feedback, dm_message, guild_id=None))
+    (modal,) = bot.http.callbacks()
+    assert modal.payload["type"] == 9
+    form_id = modal.payload["data"]["custom_id"]
+    assert form_id == f"onsite-form@{dp.GUILD_ID}:feedback:bob"
+    bot.http.clear()
+    await bot.feed(dp.modal_submit(form_id, {"scores": "4 3 5 4", "notes": "Clear structure."}, guild_id=None))
+    assert "Feedback sent privately to bob" in dp.text_of(bot.http.replies()[-1])
+    to_bob = [c for c in bot.http.matching("POST", r"^/channels/\d+/messages$")
+              if c.path.endswith(f"/{dp.DM_CHANNEL_BASE + dp.BOB % 1000}/messages")]
+    assert to_bob and "Clear structure." in dp.text_of(to_bob[0].payload)
