@@ -250,7 +250,7 @@ async def test_a_pairing_round_on_discord(bot: dp.Bot) -> None:
     assert len(checkins) == 2
     alice_dm = next(c for c in checkins if c.path.endswith(f"/{dp.DM_CHANNEL_BASE + dp.ALICE % 1000}/messages"))
     met, no_show, feedback = dp.custom_ids(alice_dm.payload)
-    assert no_show == f"onsite@{dp.GUILD_ID}:mock checkin:no-show bob"
+    assert no_show == f'onsite@{dp.GUILD_ID}:mock checkin:no-show "bob"'
     assert met == f"onsite@{dp.GUILD_ID}:mock checkin:met"
     dm_message = dp.message_json(dp.snowflake(), dp.DM_CHANNEL_BASE + 1, alice_dm.payload, guild_id=None)
     bot.http.clear()
