@@ -965,6 +965,9 @@ async def run_discord(settings: Any) -> int:
     except discord.PrivilegedIntentsRequired:  # pragma: no cover - we request none
         log.error("Discord asked for a privileged intent; Onsite needs none")
         return 2
+    except (OSError, discord.GatewayNotFound) as exc:
+        log.error("cannot reach Discord: %s", exc)
+        return 1
     finally:
         await scheduler.shutdown()
         await app.close()

@@ -249,9 +249,9 @@ class Recorder:
                 del self.failures[i]
                 raise exc
 
-    def record(self, route: Route, payload: Mapping[str, Any] | None, form: Sequence[Mapping[str, Any]] | None,
+    def record(self, route: Route, payload: Any, form: Sequence[Mapping[str, Any]] | None,
                files: Sequence[discord.File] | None, params: Mapping[str, Any] | None) -> Call:
-        body = dict(payload or {})
+        body: Any = payload if isinstance(payload, list) else dict(payload or {})
         for part in form or ():
             if part.get("name") == "payload_json":
                 body = json.loads(part["value"])

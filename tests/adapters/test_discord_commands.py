@@ -206,3 +206,40 @@ async def test_display_names_are_stored_without_mentions_or_markdown(bot: dp.Bot
     assert alice is not None
     assert "@everyone" not in alice.display_name and "<@1" not in alice.display_name
     assert "\\*\\*boss\\*\\*" in alice.display_name
+
+
+# -- start-up ----------------------------------------------------------------------------------------
+
+
+async def test_commands_sync_to_the_development_guild(bot: dp.Bot) -> None:
+    bot.client.guild_id = dp.GUILD_ID
+    await bot.client.setup_hook()
+    (sync,) = bot.http.matching("PUT", rf"^/applications/{dp.APP_ID}/guilds/{dp.GUILD_ID}/commands$")
+    names = {c["name"] for c in sync.payload}
+    assert {"submit", "leaderboard", "admin", "settings"} <= names
+
+
+async def test_commands_sync_globally_without_a_guild(bot: dp.Bot) -> None:
+    await bot.client.setup_hook()
+    assert bot.http.matching("PUT", rf"^/applications/{dp.APP_ID}/commands$")
+
+
+async def test_run_discord_reports_a_bad_token(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    from bot.adapters.discord_app import run_discord
+    from bot.config import Secret, Settings
+
+    async def refuse(self: OnsiteClient, token: str, *, reconnect: bool = True) -> None:
+        assert token == "not-a-token"
+        raise discord.LoginFailure("Improper token has been passed.")
+
+    monkeypatch.setattr(OnsiteClient, "start", refuse)
+    settings = Settings(database=tmp_path / "onsite.db", questions_dir=dp_bank(), discord_token=Secret("not-a-token"))
+    assert await run_discord(settings) == 2
+    assert "DISCORD_TOKEN" in caplog.text and "not-a-token" not in caplog.text
+
+
+def dp_bank() -> Any:
+    from tests.conftest import FIXTURE_BANK
+
+    return FIXTURE_BANK
