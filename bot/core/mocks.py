@@ -8,7 +8,8 @@ Decisions:
 - Schedule: a round every `mock_cadence_days` (7 by default, weekly) on `mock_weekday` at
   `mock_time` in the community's timezone; rounds fall on dates whose distance from Monday
   2026-01-05 is a multiple of the cadence. A round is created once (unique per community and slot)
-  and only within a day of its time; `/admin pair-now` runs one at once.
+  and only within a day of its time; `/admin pair-now` runs one at once, and counts as the round
+  of its period (a scheduled round within half a cadence after it is skipped).
 - Who is paired: active opt-ins whose pause has ended (`/mock pause` resumes by itself on the
   date). A member reported as a no-show sits out the next round and is told why; two no-shows in
   a row pause them until they `/mock join` again. A member who did not check in for 3 rounds in a
@@ -347,6 +348,9 @@ class Mocks:
         slot = round_slots(weekday, cadence, hhmm, community.timezone, now)
         if now - slot > timedelta(days=1):
             return
+        recent = await self.store.mock_rounds(community.id, limit=1)
+        if recent and datetime.fromisoformat(recent[0]["created_at"]) > slot - timedelta(days=cadence / 2):
+            return  # this period already has its round (an admin ran /admin pair-now)
         active = [r for r in await self.store.optins(community.id) if r["active"]]
         if len(active) < 2:
             return

@@ -222,3 +222,17 @@ async def test_mock_commands_through_the_table(services: Services, member: Calle
     assert (await dispatch_line(ctx, "/mock checkin met")).body == "You have not been paired yet."
     assert (await dispatch_line(ctx, "/admin pair-now")).body == "Only community admins can use /admin pair-now."
     assert (await dispatch_line(ctx, "/mock leave")).body.startswith("You left")
+
+
+async def test_pair_now_counts_as_the_periods_round(
+    wired: Services, admin: Caller, store: Store, clock: FixedClock, chat: RecordingChat
+) -> None:
+    await join_all(wired, admin, store, clock)
+    clock.set(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))  # Monday, before the default 17:00 Monday slot
+    await wired.mocks.pair_now(admin)
+    clock.set(datetime(2026, 11, 23, 17, 30, tzinfo=UTC))
+    await wired.tick()
+    assert len(await store.mock_rounds(admin.community.id)) == 1
+    clock.set(datetime(2026, 11, 30, 17, 0, tzinfo=UTC))  # the next week's slot runs as usual
+    await wired.tick()
+    assert len(await store.mock_rounds(admin.community.id)) == 2
