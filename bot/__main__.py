@@ -113,13 +113,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(cmd_migrate(settings))
         if args.command == "console":
             return asyncio.run(cmd_console(settings, args.name, args.json))
-        if args.command in ("discord", "slack"):
-            print(
-                f"The {args.command} adapter is not built yet in this version of Onsite; "
-                "use `python -m bot console` meanwhile.",
-                file=sys.stderr,
-            )
-            return 2
+        if args.command == "discord":
+            settings.require("discord_token")
+            from bot.adapters.discord_app import run_discord
+
+            return asyncio.run(run_discord(settings))
+        if args.command == "slack":
+            if args.http is not None:
+                settings.require("slack_bot_token", "slack_signing_secret")
+            else:
+                settings.require("slack_bot_token", "slack_app_token")
+            from bot.adapters.slack_app import run_slack
+
+            return asyncio.run(run_slack(settings, http_port=args.http))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

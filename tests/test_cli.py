@@ -62,6 +62,9 @@ def test_db_migrate_is_idempotent(tmp_path: Path) -> None:
             "mock_pairs", "mock_pair_members", "mock_feedback", "mock_avoid", "outbox", "votes"} <= tables
 
 
-def test_platform_commands_say_they_are_not_built_yet() -> None:
-    result = run("discord")
-    assert result.returncode == 2 and "not built yet" in result.stderr
+def test_platform_commands_name_the_missing_tokens(tmp_path: Path) -> None:
+    for args, missing in [(("discord",), "DISCORD_TOKEN must be set"),
+                          (("slack",), "SLACK_BOT_TOKEN, SLACK_APP_TOKEN must be set"),
+                          (("slack", "--http", "3000"), "SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET must be set")]:
+        result = run(*args, cwd=tmp_path)
+        assert result.returncode == 2 and missing in result.stderr, result.stderr
