@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core import views
+from bot.core.cards import find_member as find_card_member
 from bot.core.daily import parse_pattern
 from bot.core.errors import Forbidden, NotFound, OnsiteError, UnknownCommand, UsageError
 from bot.core.leaderboard import PERIODS
@@ -485,6 +486,59 @@ async def cmd_pair_now(ctx: Context, args: Mapping[str, Any]) -> Message:
     return await ctx.services.mocks.pair_now(ctx.caller)
 
 
+# -- issue 9: study plans, practice, timed attempts, STAR stories, picture cards -------------------
+
+
+async def cmd_practice(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.practice.practice(ctx.caller, args.get("track"))
+
+
+async def cmd_timed(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.timed.start(ctx.caller, args["id"])
+
+
+async def cmd_plan_start(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.plans.start(ctx.caller, args.get("weeks"), args.get("date"))
+
+
+async def cmd_plan_status(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.plans.status(ctx.caller)
+
+
+async def cmd_plan_stop(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.plans.stop(ctx.caller)
+
+
+async def cmd_story_add(ctx: Context, args: Mapping[str, Any]) -> Message:
+    parts = {p: args[p] for p in ("situation", "task", "action", "result") if p in args}
+    return await ctx.services.stories.add(ctx.caller, args["theme"], args.get("text"), parts)
+
+
+async def cmd_story_list(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.stories.list_stories(ctx.caller)
+
+
+async def cmd_story_edit(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.stories.edit(ctx.caller, args["number"], args.get("text", ""))
+
+
+async def cmd_story_remove(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.stories.remove(ctx.caller, args["number"])
+
+
+async def cmd_story_gaps(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.stories.gaps(ctx.caller)
+
+
+async def cmd_card_stats(ctx: Context, args: Mapping[str, Any]) -> Message:
+    member = await find_card_member(ctx.services.store, ctx.caller, args.get("member"))
+    return await ctx.services.cards.stats(ctx.caller, member)
+
+
+async def cmd_card_leaderboard(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.cards.leaderboard_card(ctx.caller, args.get("period", "week"), args.get("track"))
+
+
 def core_table() -> CommandTable:
     """The commands every platform offers."""
     table = CommandTable()
@@ -641,4 +695,41 @@ def core_table() -> CommandTable:
             examples=("/stats", "/stats alice"),
         )
     )
+    # issue 9: study plans, practice, timed attempts, STAR stories, picture cards
+    story_parts = tuple(Arg(p, f"the {p} (STAR)", flag=True) for p in ("situation", "task", "action", "result"))
+    for command in (
+        Command("practice", "A question for you: from your weakest track and topic, one you have not seen.",
+                cmd_practice, (track,), examples=("/practice", "/practice ml-theory")),
+        Command("timed", "Answer a question against the round's usual clock (coding 25 min, design 45, ...).",
+                cmd_timed, (Arg("id", "the question id", required=True, kind="question"),),
+                examples=("/timed pair-sum-count",)),
+        Command("plan start", "A study plan over the weeks left: phases, a daily goal and a private nudge each day.",
+                cmd_plan_start, (Arg("weeks", "1 to 12 weeks (default 6)"),
+                                 Arg("date", "your interview date, e.g. 2027-01-15 (sets the end)")),
+                examples=("/plan start", "/plan start 8", "/plan start 2027-01-15")),
+        Command("plan status", "Your plan: today's goal and your progress against it.", cmd_plan_status),
+        Command("plan stop", "Stop your plan and its daily nudges.", cmd_plan_stop),
+        Command("story add", "Add a private STAR story: <theme> <title> | <situation> | <task> | <action> | <result>.",
+                cmd_story_add, (Arg("theme", "disagreement, failure, ambiguity, leadership, ... (comma-separated)",
+                                    required=True),
+                                Arg("text", "title | situation | task | action | result", required=True, kind="rest"),
+                                *story_parts),
+                examples=("/story add failure Churn model that shipped late | Q3 churn project | Own the launch | "
+                          "Cut scope, daily check-ins | Shipped 2 weeks late, +4% retention",)),
+        Command("story list", "Your STAR stories (only you see them).", cmd_story_list),
+        Command("story edit", "Change one part of a story (<n> <part> <text>) or the whole story.", cmd_story_edit,
+                (Arg("number", "the story's number in /story list", required=True, kind="int"),
+                 Arg("text", "situation|task|action|result|title|theme <text>, or title | S | T | A | R",
+                     required=True, kind="rest")),
+                examples=("/story edit 1 result Shipped; retention +4% in a month",)),
+        Command("story remove", "Remove one of your stories.", cmd_story_remove,
+                (Arg("number", "the story's number in /story list", required=True, kind="int"),)),
+        Command("story gaps", "The common behavioral themes you have no story for yet.", cmd_story_gaps),
+        Command("card stats", "Your stats (or a member's) as a picture: progress per track, points, activity.",
+                cmd_card_stats, (Arg("member", "a member's name", kind="member"),), examples=("/card stats",)),
+        Command("card leaderboard", "The leaderboard as a picture.", cmd_card_leaderboard,
+                (Arg("period", "week (default), month or all", kind="choice", choices=PERIODS), track),
+                examples=("/card leaderboard month",)),
+    ):
+        table.add(command)
     return table

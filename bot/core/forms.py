@@ -13,6 +13,7 @@ from bot.core.errors import NotFound
 from bot.core.messages import Form, FormField
 from bot.core.mocks import FEEDBACK_AXES
 from bot.core.models import CODE_TRACKS, WRITTEN_TRACKS
+from bot.core.stories import MAX_PART, MAX_TITLE, PARTS, canonical_theme
 from bot.core.submissions import MAX_CODE_BYTES, MAX_WRITTEN_CHARS
 
 
@@ -43,5 +44,16 @@ def form_for(bank: Bank, name: str, value: str) -> Form:
                     FormField("notes", "What went well, what to work on", "paragraph", required=False, max_length=2000)),
             fixed={"member": value},
             note="Delivered privately to your partner.",
+        )
+    if name == "story":  # issue 9: `form_for("story", "<theme>")`, a STAR story for that theme
+        theme = canonical_theme(value or "impact")
+        return Form(
+            title=f"A {theme} story (STAR)"[:45],
+            command="story add",
+            fields=(FormField("text", "Title", max_length=MAX_TITLE, placeholder="Churn model that shipped late"),
+                    *(FormField(p, p.capitalize(), "paragraph", required=p == "situation", max_length=MAX_PART)
+                      for p in PARTS)),
+            fixed={"theme": theme},
+            note="Private: only you see your stories. Situation, task, action, result; numbers in the result.",
         )
     raise NotFound(f"No form called {name!r}.")

@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from bot.core.bank import Bank
+from bot.core.cards import Cards
 from bot.core.clock import Clock
 from bot.core.daily import DailyService
 from bot.core.leaderboard import Leaderboard
 from bot.core.mocks import Mocks
 from bot.core.models import Community
 from bot.core.outbox import Outbox
+from bot.core.plans import Plans
 from bot.core.ports import Chat, Grader, Store
+from bot.core.practice import Practice
+from bot.core.stories import Stories
 from bot.core.submissions import Submissions
+from bot.core.timed import Timed
 
 
 async def _no_listener(community: Community) -> None:
     return None
+
+
+def _cards_dir(store: Store) -> Path:
+    """Picture cards go beside the database file, else in the temp dir (an in-memory database)."""
+    path = str(getattr(store, "path", ":memory:"))
+    if path == ":memory:":
+        return Path(tempfile.gettempdir()) / "onsite-cards"
+    return Path(path).expanduser().parent / "cards"
 
 
 @dataclass
@@ -33,6 +48,21 @@ class Services:
     mocks: Mocks
     # called when a community's schedule changes, so the scheduler can re-plan at once
     schedule_changed: Callable[[Community], Awaitable[None]] = field(default=_no_listener)
+    # issue 9: practice, timed attempts, study plans, STAR stories, picture cards (built from the above)
+    cards_dir: Path | None = None  # default: `cards/` beside the database file
+    practice: Practice = field(init=False)
+    timed: Timed = field(init=False)
+    plans: Plans = field(init=False)
+    stories: Stories = field(init=False)
+    cards: Cards = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.practice = Practice(self.store, self.bank, self.clock)
+        self.timed = Timed(self.store, self.bank, self.clock)
+        self.plans = Plans(self.store, self.clock)
+        self.stories = Stories(self.store, self.bank, self.clock)
+        self.cards = Cards(self.store, self.leaderboard, self.clock, self.cards_dir or _cards_dir(self.store))
+        self.submissions.after_verdict = self.timed.after_verdict
 
     @classmethod
     def build(
@@ -62,4 +92,5 @@ class Services:
         for community in await self.store.list_communities():
             await self.daily.tick(community)
             await self.mocks.tick(community)
+            await self.plans.tick(community)
         await self.outbox.deliver()

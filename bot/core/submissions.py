@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot.core import scoring
@@ -46,6 +46,7 @@ from bot.core.outbox import Outbox
 from bot.core.ports import Grader, Store
 
 MAX_CODE_BYTES = 64 * 1024
+VerdictHook = Callable[[Caller, Question, Message], Awaitable[Message]]
 MAX_WRITTEN_CHARS = 8000
 MIN_WRITTEN_WORDS = 40
 MAX_SHOWN = 300
@@ -131,6 +132,7 @@ class Submissions:
         self.outbox = outbox
         self.grader = grader
         self._grading: set[int] = set()
+        self.after_verdict: VerdictHook | None = None  # set by Services.build (timed attempts)
 
     async def _context(self, caller: Caller, question_id: str) -> Context:
         question = self.bank.get(question_id)
@@ -152,10 +154,15 @@ class Submissions:
         ctx = await self._context(caller, question_id)
         q = ctx.question
         if q.track in CODE_TRACKS:
-            return await self._code(caller, ctx, code if code is not None else text)
-        if q.track in WRITTEN_TRACKS:
-            return await self._written(caller, ctx, text)
-        return await self._theory(caller, ctx, text)
+            reply = await self._code(caller, ctx, code if code is not None else text)
+        elif q.track in WRITTEN_TRACKS:
+            reply = await self._written(caller, ctx, text)
+        else:
+            reply = await self._theory(caller, ctx, text)
+        # -- hook (issue 9, timed.py): a /timed attempt stops with the verdict and shows the time taken
+        if self.after_verdict is not None:
+            reply = await self.after_verdict(caller, q, reply)
+        return reply
 
     # -- code --------------------------------------------------------------------------------------
 

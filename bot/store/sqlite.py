@@ -836,6 +836,155 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", (pair_id, from_id, to_id, scores, text, iso(now)))
             return cur.rowcount == 1
 
+    # -- issue 9: practice, timed attempts, study plans, STAR stories, picture cards -------------
+
+    async def member_submissions(self, member_id: int) -> list[aiosqlite.Row]:
+        """Every submission of a member, oldest first (for practice accuracy, plan progress, cards)."""
+        return await self._all(
+            "SELECT id, question_id, track, verdict, daily_post_id, created_at FROM submissions"
+            " WHERE member_id = ? ORDER BY id", (member_id,))
+
+    async def community_daily_ids(self, community_id: int) -> set[str]:
+        """Every question that has been a daily in the community (shown to everyone, maybe revealed)."""
+        rows = await self._all("SELECT DISTINCT question_id FROM daily_posts WHERE community_id = ?", (community_id,))
+        return {str(r[0]) for r in rows}
+
+    async def practice_shown(self, member_id: int) -> dict[str, int]:
+        """Questions /practice has offered the member, with how many times."""
+        rows = await self._all("SELECT question_id, times FROM practice_shown WHERE member_id = ?", (member_id,))
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    async def mark_practice_shown(self, member_id: int, question_id: str, *, now: datetime) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO practice_shown (member_id, question_id, shown_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (member_id, question_id) DO UPDATE SET shown_at = excluded.shown_at, times = times + 1",
+                (member_id, question_id, iso(now)))
+
+    async def start_timer(
+        self, *, community_id: int, member_id: int, question_id: str, track: str, budget_s: int, now: datetime,
+        items_for: Callable[[int], Sequence[OutboxItem]],
+    ) -> tuple[aiosqlite.Row, bool]:
+        """Open a timer and enqueue its reminders (`items_for(timer_id)`) in one transaction; an
+        already open timer for the same question is returned instead (False)."""
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "INSERT INTO timers (community_id, member_id, question_id, track, budget_s, started_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (community_id, member_id, question_id, track, budget_s, iso(now)))
+            created = cur.rowcount == 1
+            if created:
+                assert cur.lastrowid is not None
+                for item in items_for(cur.lastrowid):
+                    await self._enqueue_in(db, item, now)
+        row = await self.open_timer(member_id, question_id)
+        assert row is not None
+        return row, created
+
+    async def open_timer(self, member_id: int, question_id: str) -> aiosqlite.Row | None:
+        return await self._one("SELECT * FROM timers WHERE member_id = ? AND question_id = ? AND finished_at IS NULL",
+                               (member_id, question_id))
+
+    async def finish_timer(self, timer_id: int, *, now: datetime) -> bool:
+        """Close a timer once and cancel its reminders that have not gone out yet."""
+        async with self.transaction() as db:
+            cur = await db.execute("UPDATE timers SET finished_at = ? WHERE id = ? AND finished_at IS NULL",
+                                   (iso(now), timer_id))
+            if cur.rowcount != 1:
+                return False
+            await db.execute(
+                "UPDATE outbox SET failed_at = ?, last_error = 'cancelled: the timed attempt ended', claimed_until = NULL"
+                " WHERE key LIKE ? AND sent_at IS NULL AND failed_at IS NULL", (iso(now), f"timer:{timer_id}:%"))
+            return True
+
+    async def start_plan(
+        self, *, community_id: int, member_id: int, starts_on: date, ends_on: date, interview_on: date | None,
+        now: datetime,
+    ) -> tuple[aiosqlite.Row, bool]:
+        """Start a plan unless one is active (one active plan per member); returns the active plan."""
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "INSERT INTO study_plans (community_id, member_id, starts_on, ends_on, interview_on, started_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (community_id, member_id, starts_on.isoformat(), ends_on.isoformat(),
+                 interview_on.isoformat() if interview_on else None, iso(now)))
+            created = cur.rowcount == 1
+        row = await self.active_plan(member_id)
+        assert row is not None
+        return row, created
+
+    async def active_plan(self, member_id: int) -> aiosqlite.Row | None:
+        return await self._one("SELECT * FROM study_plans WHERE member_id = ? AND stopped_at IS NULL", (member_id,))
+
+    async def stop_plan(self, plan_id: int, *, now: datetime) -> bool:
+        async with self.transaction() as db:
+            cur = await db.execute("UPDATE study_plans SET stopped_at = ? WHERE id = ? AND stopped_at IS NULL",
+                                   (iso(now), plan_id))
+            return cur.rowcount == 1
+
+    async def plans_to_nudge(self, community_id: int, day: date) -> list[aiosqlite.Row]:
+        """Active plans of a community not yet nudged on `day`, with the member's timezone."""
+        return await self._all(
+            "SELECT p.*, m.timezone AS member_timezone FROM study_plans AS p JOIN members AS m ON m.id = p.member_id"
+            " WHERE p.community_id = ? AND p.stopped_at IS NULL AND (p.last_nudged_on IS NULL OR p.last_nudged_on < ?)"
+            " ORDER BY p.id", (community_id, day.isoformat()))
+
+    async def nudge_plan(self, plan_id: int, day: date, items: Sequence[OutboxItem], *, now: datetime,
+                         stop: bool = False) -> bool:
+        """Record the day's nudge and enqueue it in one transaction (at most one per plan and day)."""
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "UPDATE study_plans SET last_nudged_on = ?, stopped_at = CASE WHEN ? THEN ? ELSE stopped_at END"
+                " WHERE id = ? AND stopped_at IS NULL AND (last_nudged_on IS NULL OR last_nudged_on < ?)",
+                (day.isoformat(), int(stop), iso(now), plan_id, day.isoformat()))
+            if cur.rowcount != 1:
+                return False
+            for item in items:
+                await self._enqueue_in(db, item, now)
+            return True
+
+    async def add_story(self, member_id: int, *, themes: Sequence[str], title: str, situation: str, task: str,
+                        action: str, result: str, now: datetime) -> int:
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "INSERT INTO stories (member_id, themes, title, situation, task, action, result, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (member_id, ",".join(themes), title, situation, task, action, result, iso(now), iso(now)))
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    async def stories_of(self, member_id: int) -> list[aiosqlite.Row]:
+        """A member's stories in the order they were added (their numbers in /story list)."""
+        return await self._all("SELECT * FROM stories WHERE member_id = ? ORDER BY id", (member_id,))
+
+    async def update_story(self, story_id: int, *, now: datetime, **values: str) -> None:
+        allowed = {"themes", "title", "situation", "task", "action", "result"}
+        if set(values) - allowed:
+            raise KeyError(f"unknown story fields: {sorted(set(values) - allowed)}")
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        async with self.transaction() as db:
+            await db.execute(f"UPDATE stories SET {assignments}, updated_at = ? WHERE id = ?",
+                             (*values.values(), iso(now), story_id))
+
+    async def delete_story(self, story_id: int) -> bool:
+        async with self.transaction() as db:
+            cur = await db.execute("DELETE FROM stories WHERE id = ?", (story_id,))
+            return cur.rowcount == 1
+
+    async def points_history(self, member_ids: Sequence[int], *, since: datetime | None = None) -> dict[int, list[tuple[datetime, int]]]:
+        """Each member's ledger entries (time, points), oldest first, optionally from `since`."""
+        out: dict[int, list[tuple[datetime, int]]] = {m: [] for m in member_ids}
+        if not member_ids:
+            return out
+        marks = ",".join("?" * len(member_ids))
+        rows = await self._all(
+            f"SELECT member_id, created_at, points FROM points_ledger WHERE member_id IN ({marks})"
+            " AND created_at >= ? ORDER BY created_at, id",
+            (*member_ids, iso(since) if since else ""))
+        for r in rows:
+            out[int(r[0])].append((datetime.fromisoformat(r[1]), int(r[2])))
+        return out
+
 
 STANDINGS_REBUILD_SQL = """
 INSERT INTO standings (community_id, period, track, member_id, points, solved, last_at)

@@ -1,0 +1,121 @@
+"""`/timed <question-id>`: practise under the clock of a real loop.
+
+Decisions:
+- Budgets are the usual ones per round: coding 25 min, ML coding 30, ML theory 5, ML system
+  design 45, behavioral 15 (`BUDGET_MIN`).
+- A timer is a row in the database (member, question, started_at, budget), so it survives a
+  restart; one open timer per member and question (a second `/timed` on it shows how far along the
+  first is). The two reminders (half time, time's up) are private DMs written to the outbox in the
+  same transaction as the timer, with keys `timer:<id>:half` and `timer:<id>:end` and a
+  `not_before` at their time, so they are sent once, by whichever process delivers.
+- The timer stops with a verdict (`after_verdict`, hooked into `Submissions.submit`): for code, when
+  the submission is accepted (a wrong answer shows the time so far and the clock keeps running);
+  for theory and written answers, at the one attempt they take. The time taken goes in the verdict's
+  footer ("Time taken: 18 min 20 s of 25 min"), and reminders not yet sent are cancelled.
+- A question whose answer was revealed in the community is closed for submissions, so it cannot
+  be timed either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from bot.core import views
+from bot.core.bank import Bank
+from bot.core.clock import Clock
+from bot.core.errors import Conflict
+from bot.core.messages import Message
+from bot.core.models import CODE_TRACKS, TRACK_LABELS, Caller, OutboxItem, Question
+from bot.core.ports import Store
+
+BUDGET_MIN = {"coding": 25, "ml-coding": 30, "ml-theory": 5, "system-design": 45, "behavioral": 15}
+
+
+def duration(seconds: float) -> str:
+    """`18 min 20 s`, `45 s`, `1 h 5 min`."""
+    s = max(0, int(seconds))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    if s >= 60:
+        return f"{s // 60} min {s % 60} s" if s % 60 else f"{s // 60} min"
+    return f"{s} s"
+
+
+def time_taken(elapsed_s: float, budget_s: int) -> str:
+    text = f"Time taken: {duration(elapsed_s)} of {duration(budget_s)}"
+    if elapsed_s > budget_s:
+        text += f" (over by {duration(elapsed_s - budget_s)})"
+    return text
+
+
+class Timed:
+    def __init__(self, store: Store, bank: Bank, clock: Clock) -> None:
+        self.store = store
+        self.bank = bank
+        self.clock = clock
+
+    async def start(self, caller: Caller, question_id: str) -> Message:
+        q = self.bank.get(question_id)
+        revealed = await self.store.revealed_post(caller.community.id, q.id)
+        if revealed is not None:
+            raise Conflict(f"The answer to `{q.id}` was revealed on {revealed.date:%a %d %b}; it cannot be submitted "
+                           "any more. /practice picks a fresh question.")
+        budget_s = BUDGET_MIN[q.track] * 60
+        now = self.clock.now()
+        member = caller.member
+
+        def items_for(timer_id: int) -> list[OutboxItem]:
+            return [
+                OutboxItem(community_id=caller.community.id, key=f"timer:{timer_id}:half", purpose="dm",
+                           member_id=member.id, not_before=now + timedelta(seconds=budget_s / 2),
+                           message=Message(title=f"Half time · {q.title}",
+                                           body=f"{duration(budget_s / 2)} left of {duration(budget_s)} on `{q.id}`. "
+                                                f"{self._half_tip(q)}",
+                                           footer=views.how_to_submit(q))),
+                OutboxItem(community_id=caller.community.id, key=f"timer:{timer_id}:end", purpose="dm",
+                           member_id=member.id, not_before=now + timedelta(seconds=budget_s),
+                           message=Message(title=f"Time's up · {q.title}",
+                                           body=f"{duration(budget_s)} are over for `{q.id}`. Submit what you have: "
+                                                "in a loop, a working answer now beats a perfect one later.",
+                                           footer=views.how_to_submit(q))),
+            ]
+
+        row, created = await self.store.start_timer(community_id=caller.community.id, member_id=member.id,
+                                                    question_id=q.id, track=q.track, budget_s=budget_s, now=now,
+                                                    items_for=items_for)
+        if not created:
+            elapsed = (now - datetime.fromisoformat(row["started_at"])).total_seconds()
+            raise Conflict(f"Your timer on `{q.id}` is already running: {duration(elapsed)} of "
+                           f"{duration(int(row['budget_s']))}. It stops with your verdict.")
+        card = views.question_card(q, heading=f"Timed {BUDGET_MIN[q.track]} min")
+        intro = (f"⏱ Your {TRACK_LABELS[q.track]} clock is running: {duration(budget_s)}, the usual budget for this "
+                 "round. A private reminder comes at half time and at the end; your verdict shows the time taken.")
+        return replace(card, body=f"{intro}\n\n{card.body}", footer=f"Question id: {q.id} · {views.how_to_submit(q)}",
+                       ephemeral=True)
+
+    @staticmethod
+    def _half_tip(q: Question) -> str:
+        if q.track in CODE_TRACKS:
+            return "If you are still designing, start coding the simple version now."
+        if q.track == "system-design":
+            return "Move on from requirements to the model and serving path; leave time for monitoring."
+        if q.track == "behavioral":
+            return "Get to your actions and the measurable result."
+        return "Commit to an answer."
+
+    async def after_verdict(self, caller: Caller, question: Question, reply: Message) -> Message:
+        """The submission hook: close an open timer on a final verdict and show the time taken."""
+        row = await self.store.open_timer(caller.member.id, question.id)
+        if row is None or reply.is_error:
+            return reply
+        now = self.clock.now()
+        elapsed = (now - datetime.fromisoformat(row["started_at"])).total_seconds()
+        budget_s = int(row["budget_s"])
+        final = question.track not in CODE_TRACKS or reply.kind == "success"
+        if final:
+            await self.store.finish_timer(int(row["id"]), now=now)
+            note = time_taken(elapsed, budget_s)
+        else:
+            note = f"Timer still running: {duration(elapsed)} of {duration(budget_s)} (it stops when you are accepted)"
+        return replace(reply, footer=" · ".join(p for p in (reply.footer, note) if p))
