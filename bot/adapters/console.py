@@ -145,6 +145,8 @@ class Console:
         self.output = output
         self.founder = (name or default_name()).strip()
         self.caller: Caller | None = None
+        self.watermark = app.services.clock.now()
+        self.catch_up = False
         self.table = core_table().extended(self._console_commands())
 
     # -- set-up ----------------------------------------------------------------------------------
@@ -162,6 +164,7 @@ class Console:
         if not member.is_admin:
             member = await store.update_member(member.id, is_admin=True)
         self.caller = Caller(member, community, is_admin=True)
+        self.watermark = now
 
     async def _refresh_community(self) -> Caller:
         assert self.caller is not None
@@ -218,6 +221,7 @@ class Console:
         if instant.tzinfo is None:
             instant = instant.replace(tzinfo=zone)
         clock.set(instant)
+        self.catch_up = True
         local = clock.now().astimezone(zone)
         return Message(body=f"Clock set to {local:%a %d %b %Y %H:%M} {ctx.caller.community.timezone}.")
 
@@ -232,16 +236,24 @@ class Console:
         ctx = Context(self.app.services, caller, self.table, PLATFORM, read_local_file)
         reply = await dispatch_line(ctx, text)
         self.output.emit(reply)
-        await self.app.services.tick()
+        await self.tick()
         return reply
+
+    async def tick(self) -> None:
+        """Print what fell due since the last tick; right after `/admin clock`, everything due at the
+        new time within its grace window (as a bot restarting at that time would)."""
+        now = self.app.services.clock.now()
+        since = None if self.catch_up else min(self.watermark, now)
+        self.catch_up = False
+        await self.app.services.tick(since=since)
+        self.watermark = self.app.services.clock.now()
 
     async def _tick_forever(self, every_s: float = 30.0) -> None:
         while True:
             await asyncio.sleep(every_s)
-            await self.app.services.tick()
+            await self.tick()
 
     async def run_script(self, lines: Iterable[str]) -> None:
-        await self.app.services.tick()
         for line in lines:
             await self.handle(line)
 
@@ -267,7 +279,7 @@ class Console:
                 ),
             )
         )
-        await self.app.services.tick()
+        await self.tick()
         await self.handle("/daily")
         ticker = asyncio.create_task(self._tick_forever())
         try:

@@ -142,15 +142,17 @@ class DailyService:
             items.append(RoundItem(post, self.bank.get(post.question_id) if post.question_id in self.bank else None))
         return items
 
-    async def tick(self, community: Community) -> None:
+    async def tick(self, community: Community, *, since: datetime | None = None) -> None:
         """Queue whatever is due for one community: reveals first, then the current round's post.
 
-        The caller delivers the outbox afterwards (once for many communities, so sends overlap)."""
+        With `since`, only a post time after that instant counts (no catch-up). The caller delivers
+        the outbox afterwards (once for many communities, so sends overlap)."""
         now = self.clock.now()
         await self.reveal_due_rounds(community, now)
         day = round_date(community, now)
         if community.channel and not await self.store.round_announced(community.id, day):
-            if now - at_local(community, day, community.post_time) <= self.grace:
+            due = at_local(community, day, community.post_time)
+            if now - due <= self.grace and (since is None or due > since):
                 await self.announce(community, day)
 
     async def post_now(self, community: Community) -> date:

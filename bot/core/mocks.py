@@ -339,14 +339,15 @@ class Mocks:
 
     # -- rounds --------------------------------------------------------------------------------
 
-    async def tick(self, community: Community) -> None:
-        """Run the scheduled round when its time has come (once: the slot is unique)."""
+    async def tick(self, community: Community, *, since: datetime | None = None) -> None:
+        """Run the scheduled round when its time has come (once: the slot is unique); with `since`,
+        only a slot after that instant counts."""
         weekday = int(await self.store.community_setting(community.id, "mock_weekday"))
         cadence = int(await self.store.community_setting(community.id, "mock_cadence_days"))
         hhmm = str(await self.store.community_setting(community.id, "mock_time"))
         now = self.clock.now()
         slot = round_slots(weekday, cadence, hhmm, community.timezone, now)
-        if now - slot > timedelta(days=1):
+        if now - slot > timedelta(days=1) or (since is not None and slot <= since):
             return
         recent = await self.store.mock_rounds(community.id, limit=1)
         if recent and datetime.fromisoformat(recent[0]["created_at"]) > slot - timedelta(days=cadence / 2):

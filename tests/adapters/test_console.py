@@ -33,8 +33,8 @@ SCRIPT = "/help\n/daily\n/nonsense\n/question no-such-id\n"
 
 
 def test_script_mode_prints_four_replies_and_exits_0(tmp_path: Path) -> None:
-    # no catch-up post at start (its timing would depend on the time of day the test runs)
-    result = console(tmp_path, SCRIPT, ONSITE_DAILY_GRACE_MINUTES="0")
+    # whatever the time of day, the console is live: no catch-up post at start, only the four replies
+    result = console(tmp_path, SCRIPT)
     assert result.returncode == 0, result.stderr
     replies = [r for r in result.stdout.split("\n\n") if r.strip()]
     assert len(replies) == 4
@@ -47,7 +47,7 @@ def test_script_mode_prints_four_replies_and_exits_0(tmp_path: Path) -> None:
 
 
 def test_json_mode_prints_one_object_per_reply(tmp_path: Path) -> None:
-    result = console(tmp_path, SCRIPT, "--json", ONSITE_DAILY_GRACE_MINUTES="0")
+    result = console(tmp_path, SCRIPT, "--json")
     assert result.returncode == 0, result.stderr
     objects = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(objects) == 4
