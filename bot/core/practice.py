@@ -7,17 +7,17 @@ The rule, in order:
    (for written answers) recorded. Tracks and topics are scored the same way.
 2. Each track gets a smoothed accuracy `solved / (attempted + 1)`: the `+ 1` is a small prior, so an
    unattempted track counts as 0 and a single solve does not look like a perfect record.
-3. Tracks are ranked by (smoothed accuracy, attempted, the track's position in the community's
-   enabled tracks); the first with a question left wins. So a brand-new member gets their enabled
-   tracks in order, a track they failed comes before one they have not tried yet only when its
-   accuracy is lower, and ties always break the same way. `/practice <track>` uses that track only
-   (any track of the bank, enabled in the community or not).
-4. Within the track, topics are ranked the same way (smoothed accuracy, attempted, name), counting
-   only topics that still have a question left.
-5. A question is *left* when the member never submitted to it and it has never been a daily
-   question in the community (dailies were shown to everyone and may already be revealed).
-   Among the questions left with that topic: ones /practice has not offered yet first, then the
-   least offered, then easy before medium before hard, then by id.
+3. Tracks are ranked by (smoothed accuracy, then more attempts first, then the track's position in
+   the community's enabled tracks); the first with a question left wins. So a brand-new member gets
+   their enabled tracks in order, a track they tried and failed comes before one they have not
+   tried (same accuracy, more evidence that it is weak), and ties always break the same way.
+   `/practice <track>` uses that track only (any track of the bank, enabled in the community or not).
+4. A question is *left* when the member never submitted to it and it has never been a daily
+   question in the community (dailies were shown to everyone and may already be revealed). Questions
+   /practice has not offered them yet go first; when every question left was offered, the least
+   offered ones are used again, so repeated `/practice` walks through a track instead of repeating.
+5. Within the track, topics of those questions are ranked the same way (smoothed accuracy, more
+   attempts first, name); among the topic's questions: easy before medium before hard, then by id.
 
 Practice answers score half points (`scoring.py`); `/timed <id>` puts a clock on the same question.
 """
@@ -98,17 +98,19 @@ def choose(
     """The rule of the module docstring, as a pure function."""
     order = {t: i for i, t in enumerate(tracks)}
     ranked = sorted(tracks, key=lambda t: (track_records.get(t, Record()).smoothed,
-                                           track_records.get(t, Record()).attempted, order[t]))
+                                           -track_records.get(t, Record()).attempted, order[t]))
     for track in ranked:
         left = [q for q in bank.by_track(track) if q.id not in excluded]
         if not left:
             continue
+        fewest = min(shown.get(q.id, 0) for q in left)
+        left = [q for q in left if shown.get(q.id, 0) == fewest]
         topics = sorted({topic for q in left for topic in q.topics},
                         key=lambda tp: (topic_records.get(tp, Record()).smoothed,
-                                        topic_records.get(tp, Record()).attempted, tp))
+                                        -topic_records.get(tp, Record()).attempted, tp))
         topic = topics[0]
         pool = [q for q in left if topic in q.topics]
-        question = min(pool, key=lambda q: (shown.get(q.id, 0), DIFFICULTIES.index(q.difficulty), q.id))
+        question = min(pool, key=lambda q: (DIFFICULTIES.index(q.difficulty), q.id))
         return Pick(question, track, topic, track_records.get(track, Record()), topic_records.get(topic, Record()))
     return None
 
@@ -144,7 +146,7 @@ class Practice:
         label = TRACK_LABELS.get(pick.track, pick.track)
         reason = (f"Why this one: {'you asked for ' + label if track else label + ' is your weakest track'} "
                   f"({pick.track_record.describe()}), and within it topic **{pick.topic}** "
-                  f"({pick.topic_record.describe()}). You have not seen this question yet.")
+                  f"({pick.topic_record.describe()}). You have not submitted to this question yet.")
         card = views.question_card(pick.question, heading="Practice")
         return replace(card, body=f"{reason}\n\n{card.body}",
                        footer=f"Question id: {pick.question.id} · practice scores half points · "
