@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.core.bank import Bank
@@ -87,10 +87,13 @@ class Services:
             mocks=Mocks(store, bank, clock, outbox),
         )
 
-    async def tick(self) -> None:
-        """Whatever is due in every community: reveals, posts, retries of failed sends."""
+    async def tick(self, *, since: datetime | None = None) -> None:
+        """Whatever is due in every community: reveals, posts, retries of failed sends.
+
+        `since`: only what fell due after this instant (the console's live mode); None catches up
+        on everything still inside its grace window (the chat bots after a restart)."""
         for community in await self.store.list_communities():
-            await self.daily.tick(community)
-            await self.mocks.tick(community)
+            await self.daily.tick(community, since=since)
+            await self.mocks.tick(community, since=since)
             await self.plans.tick(community)
         await self.outbox.deliver()
