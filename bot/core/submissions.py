@@ -387,7 +387,8 @@ def verdict_message(q: Question, v: Verdict, note: str) -> Message:
     elif failure is not None and not failure.visible:
         fields.append(Field("Failing test", f"{failure.name} (hidden)"))
     if v.stdout.strip():
-        fields.append(Field("Your output", f"```\n{v.stdout.strip()[:500]}\n```"))
+        shown = v.stdout.strip()[:500].replace("```", "`\u200b``")  # the member's output cannot close the fence
+        fields.append(Field("Your output", f"```\n{shown}\n```"))
     return Message(
         title=f"{title} · {q.title}",
         body=v.message if not v.accepted else "All tests passed.",

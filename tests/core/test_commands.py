@@ -223,3 +223,24 @@ def test_submit_forms_fit_the_question(bank: Bank) -> None:
     assert choice.fields[0].label == "Your answer (a letter A-C)" and choice.fields[0].style == "short"
     with pytest.raises(NotFound):
         form_for(bank, "submit", "nope")
+
+
+async def test_admin_sets_the_mock_schedule(services: Services, admin: Caller) -> None:
+    c = ctx(services, admin)
+    for line in ("/admin setup mock-day thursday", "/admin setup mock-time 18:30", "/admin setup mock-cadence biweekly"):
+        reply = await dispatch_line(c, line)
+        assert not reply.is_error, reply.body
+    assert {f.name: f.value for f in reply.fields}["Mock pairing"] == "thu 18:30 UTC, every 14 day(s)"
+    for line, message in [("/admin setup mock-day someday", "mock-day is a weekday"),
+                          ("/admin setup mock-cadence 40", "mock-cadence is weekly, biweekly")]:
+        bad = await dispatch_line(c, line)
+        assert bad.is_error and message in bad.body
+
+
+def test_member_output_cannot_break_out_of_its_code_block(bank: Bank) -> None:
+    from bot.core.models import Verdict
+    from bot.core.submissions import verdict_message
+
+    message = verdict_message(bank.get("pair-sum-count"), Verdict("wrong_answer", 0, 8, 1.0, stdout="```\n@everyone"), "")
+    output = {f.name: f.value for f in message.fields}["Your output"]
+    assert output.count("```") == 2 and output.startswith("```\n") and output.endswith("\n```")
