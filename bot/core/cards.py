@@ -114,7 +114,7 @@ def _cumulative(entries: Sequence[tuple[datetime, int]], start: datetime | None 
 def render_stats_card(data: StatsCardData, path: Path) -> Path:
     fig = _figure(8.0, 6.4)
     grid = fig.add_gridspec(3, 2, height_ratios=(0.35, 1.6, 1.25), hspace=0.55, wspace=0.28,
-                            left=0.13, right=0.97, top=0.95, bottom=0.05)
+                            left=0.18, right=0.97, top=0.95, bottom=0.05)
     head = fig.add_subplot(grid[0, :])
     head.axis("off")
     rank = f"#{data.rank}" if data.rank else "unranked"
