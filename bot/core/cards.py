@@ -146,9 +146,13 @@ def render_stats_card(data: StatsCardData, path: Path) -> Path:
     _style(ax, "Points over time")
     if data.points_over_time:
         xs, ys = _cumulative(data.points_over_time, data.points_over_time[0][0] - timedelta(hours=12))
+        end = xs[-1].replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        xs.append(end)
+        ys.append(ys[-1])  # the total holds to the end of the last day
         ax.step(xs, ys, where="post", color=LINE_COLOURS[0], linewidth=2)
         ax.fill_between(xs, ys, step="post", color=LINE_COLOURS[0], alpha=0.25)
         ax.set_ylim(0, max(ys) * 1.15 + 1)
+        ax.set_xlim(min(xs[0], end - timedelta(days=7)), end)  # at least a week, so one day is not a wall
         import matplotlib.dates as mdates
 
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
