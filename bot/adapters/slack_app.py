@@ -54,6 +54,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -555,6 +556,7 @@ class SlackAdapter:
                 await ack()
             else:
                 await ack(response_type=_response_type(reply), **self.renderer.payload(reply))
+                self.spawn(self.attach_image(body, reply))
             self.spawn(self.deliver())
             return
         await ack(response_type="ephemeral", text="Working on it…")
@@ -563,9 +565,24 @@ class SlackAdapter:
             reply = await work
             if reply is not None:
                 await respond(response_type=_response_type(reply), **self.renderer.payload(reply))
+                await self.attach_image(body, reply)
             await self.deliver()
 
         self.spawn(follow_up())
+
+    async def attach_image(self, body: Mapping[str, Any], reply: Message) -> None:
+        """A reply's local picture (a stats or leaderboard card) is uploaded to the member's DM with
+        Onsite: a slash-command response cannot carry a file, and the card is theirs."""
+        if not reply.image or not await asyncio.to_thread(Path(reply.image).is_file):
+            return
+        client = self.chat.client_for()
+        try:
+            channel = await self.chat.dm_channel(str(body["user_id"]), client)
+            await client.files_upload_v2(channel=channel, file=reply.image, filename=Path(reply.image).name,
+                                         title=reply.title or "Onsite card",
+                                         initial_comment=escape(reply.title or "Your card"))
+        except SlackApiError as exc:
+            log.warning("could not upload the card: %s", exc)
 
     async def _run_command(self, body: Mapping[str, Any]) -> Message | None:
         caller = await self.caller(body["team_id"], body["user_id"], user_name=body.get("user_name", ""),

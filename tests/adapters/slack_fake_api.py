@@ -33,6 +33,7 @@ class FakeSlackApi:
         self.calls: list[Call] = []
         self.users: dict[str, dict[str, Any]] = {}
         self.files: dict[str, bytes] = {}
+        self.uploads: dict[str, bytes] = {}
         self.failures: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = {}
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -75,6 +76,7 @@ class FakeSlackApi:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/files/{file_id}", self._download)
+        app.router.add_route("POST", "/upload/{file_id}", self._upload)
         app.router.add_route("POST", "/response/{n}", self._response_url)
         app.router.add_route("GET", "/socket", self._socket)
         app.router.add_route("*", "/{method}", self._api)
@@ -135,6 +137,19 @@ class FakeSlackApi:
         self.calls.append(Call("response_url", params, dict(request.headers)))
         return web.Response(text="ok")
 
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The upload URL that files.getUploadURLExternal hands out (files_upload_v2's second step)."""
+        file_id = request.match_info["file_id"]
+        data = await request.read()
+        if request.content_type.startswith("multipart/"):
+            reader = await request.multipart()
+            data = b""
+            async for part in reader:
+                data += await part.read()  # type: ignore[union-attr]
+        self.uploads[file_id] = data
+        self.calls.append(Call("upload", {"file": file_id, "bytes": len(data)}, dict(request.headers)))
+        return web.Response(text="OK")
+
     async def _download(self, request: web.Request) -> web.Response:
         file_id = request.match_info["file_id"]
         self.calls.append(Call("download", {"file": file_id}, dict(request.headers)))
@@ -167,6 +182,11 @@ class FakeSlackApi:
         if method in ("views.open", "views.update", "views.publish"):
             view = params.get("view") or {}
             return {"view": {"id": "V0VIEW", **(view if isinstance(view, dict) else {})}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F0UP{len(self.uploads) + 1}"
+            return {"upload_url": f"{self.base_url}upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            return {"files": [{"id": f["id"], "title": f.get("title", "")} for f in json.loads(params.get("files", "[]"))]}
         if method == "files.info":
             file_id = str(params.get("file"))
             if file_id not in self.files:

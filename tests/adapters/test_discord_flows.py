@@ -269,3 +269,22 @@ async def test_a_pairing_round_on_discord(bot: dp.Bot) -> None:
     to_bob = [c for c in bot.http.matching("POST", r"^/channels/\d+/messages$")
               if c.path.endswith(f"/{dp.DM_CHANNEL_BASE + dp.BOB % 1000}/messages")]
     assert to_bob and "Clear structure." in dp.text_of(to_bob[0].payload)
+
+
+# -- pictures ----------------------------------------------------------------------------------------
+
+
+async def test_a_stats_card_is_attached_to_the_reply(bot: dp.Bot) -> None:
+    pytest.importorskip("matplotlib")
+    await post_round(bot)
+    await bot.feed(dp.slash("submit", {"id": "overfit-first-step", "answer": "B"}))
+    bot.http.clear()
+    await bot.feed(dp.slash("card stats"))
+    with_files = [c for c in bot.http.calls if c.files]
+    assert with_files, [c.path for c in bot.http.calls]
+    sent = with_files[-1]
+    (name,) = sent.files
+    assert name.endswith(".png")
+    data = sent.payload.get("data", sent.payload)
+    embeds = data.get("embeds") or []
+    assert embeds and embeds[0]["image"]["url"] == f"attachment://{name}"

@@ -195,6 +195,26 @@ EXAMPLES: dict[str, tuple[str, str]] = {
     "admin setup": ("admin setup time 08:30", "Updated time"),
     "admin post-now": ("admin post-now", "Posted the round"),
     "stats": ("stats", "Stats · Ada"),
+    "mock join": ("mock join coding,system-design senior Europe/Berlin weekdays 18-21", "in the mock interview rotation"),
+    "mock leave": ("mock leave", "not in the mock rotation"),
+    "mock pause": ("mock pause 2", "not in the mock rotation"),
+    "mock status": ("mock status", "not in the mock rotation"),
+    "mock avoid": (f"mock avoid <@{BOB}|bob>", "No member called"),  # Bob never used Onsite here
+    "mock checkin": ("mock checkin met", "not been paired yet"),
+    "mock feedback": (f"mock feedback <@{BOB}|bob> 4,3,5,4 clear", "not been paired yet"),
+    "admin pair-now": ("admin pair-now", "pairing report"),
+    "practice": ("practice ml-theory", "Practice"),
+    "timed": ("timed pair-sum-count", "25 min"),
+    "plan start": ("plan start 6", "plan"),
+    "plan status": ("plan status", "plan"),
+    "plan stop": ("plan stop", "plan"),
+    "story add": ("story add disagreement Pushed back on a launch", "Story"),
+    "story list": ("story list", "stor"),
+    "story edit": ("story edit 1 New title", "1"),
+    "story remove": ("story remove 1", "1"),
+    "story gaps": ("story gaps", "disagreement"),
+    "card stats": ("card stats", "Stats card · Ada"),
+    "card leaderboard": ("card leaderboard week", "Leaderboard · This week"),
 }
 
 
@@ -426,6 +446,20 @@ async def test_app_home_shows_the_members_stats(slack: Slack) -> None:
     # the messages tab does not republish
     await slack.event({"type": "app_home_opened", "user": BOB, "channel": "D0BOB", "tab": "messages"})
     assert len(slack.api.of("views.publish")) == 1
+
+
+async def test_a_stats_card_is_uploaded_to_the_members_dm(slack: Slack) -> None:
+    pytest.importorskip("matplotlib")
+    await slack.command("submit overfit-first-step B", user=BOB)
+    reply = await slack.command("card stats", user=BOB)
+    assert "Stats card · Bob" in all_text(reply)
+    await slack.adapter.drain()
+    [complete] = slack.api.of("files.completeUploadExternal")
+    assert complete["channel_id"].startswith("D")  # Bob's DM with Onsite
+    [upload] = [c.params for c in slack.api.calls if c.method == "upload"]
+    assert upload["bytes"] > 1000
+    file_id = upload["file"]
+    assert slack.api.uploads[file_id].startswith(b"\x89PNG")
 
 
 # -- communities ------------------------------------------------------------------------------------
