@@ -266,9 +266,12 @@ def _slot(timeout_s: float = 60.0) -> Iterator[int | None]:
                 os.close(fd)
                 continue
             uid = SLOT_UID_BASE + n
+            if os.pread(fd, 1, 0) != b"0":
+                _kill_uid(uid)  # the last holder did not finish cleaning up (or first use)
+            if not _uid_clear(uid):  # killed processes not reaped yet still count for RLIMIT_NPROC
+                os.close(fd)
+                continue
             try:
-                if os.pread(fd, 1, 0) != b"0":
-                    _kill_uid(uid)  # the last holder did not finish cleaning up (or first use)
                 os.pwrite(fd, b"1", 0)
                 yield uid
                 os.pwrite(fd, b"0", 0)  # reached only when the run cleaned up after itself
@@ -295,6 +298,31 @@ def _proc_uid_state(pid: str) -> tuple[int, str] | None:
             uid = int(line.split()[1])  # real uid: what RLIMIT_NPROC and kill(2) permission follow
             break
     return uid, state
+
+
+def _uid_clear(uid: int, wait_s: float = 0.5) -> bool:
+    """Whether no process of ``uid`` exists at all, zombies included (they still count for
+    RLIMIT_NPROC): live ones are killed, and reaping is awaited for up to ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        left = 0
+        try:
+            pids = [p for p in os.listdir("/proc") if p.isdigit()]
+        except OSError:
+            return True
+        for pid in pids:
+            info = _proc_uid_state(pid)
+            if info is None or info[0] != uid:
+                continue
+            left += 1
+            if info[1] not in ("Z", "X"):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(int(pid), signal.SIGKILL)
+        if not left:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
 
 
 def _kill_uid(uid: int) -> int:
