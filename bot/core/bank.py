@@ -2,7 +2,7 @@
 
 The bank is data that members contribute, so validation is strict and specific: every problem is
 reported as (file, field, reason), unknown fields are errors (a typo such as `hint:` must not be
-silently ignored), duplicate YAML keys are errors, test data must be plain YAML data, and code in
+silently ignored), topics are normalised to one spelling (`canonical_topic`), duplicate YAML keys are errors, test data must be plain YAML data, and code in
 `reference`, `wrong` and `starter` must parse and define the entry function. A file with any error
 is skipped; the rest of the bank loads, so one bad file never takes the bot down.
 """
@@ -114,6 +114,23 @@ def _text_list(d: Mapping[str, Any], key: str, *, min_items: int = 0) -> tuple[s
     if len(value) < min_items:
         raise _Invalid(key, f"needs at least {min_items} item(s), got {len(value)}")
     return tuple(value)
+
+
+_SPELLINGS = {"isations": "izations", "isation": "ization"}
+TOPIC_SYNONYMS: Mapping[str, str] = {
+    "a/b-testing": "ab-testing", "a-b-testing": "ab-testing", "deep-learning": "deep-learning",
+    "recommender-systems": "recommendations", "model-serving": "serving", "llm-serving": "serving",
+    "evaluation-metrics": "metrics", "precision-recall": "metrics", "trust-and-safety": "trust-and-safety",
+    "loss-functions": "loss-functions", "normalization-layers": "normalization", "layer-normalization": "normalization",
+}
+
+
+def canonical_topic(topic: str) -> str:
+    """One spelling per topic, whoever wrote the question: lowercase, hyphens, -ization, a few synonyms."""
+    t = re.sub(r"[\s_]+", "-", topic.strip().lower())
+    for british, american in _SPELLINGS.items():
+        t = re.sub(rf"(?<=[a-z]){british}\b", american, t)
+    return TOPIC_SYNONYMS.get(t, t)
 
 
 def _number(d: Mapping[str, Any], key: str, lo: float, hi: float) -> float:
@@ -264,7 +281,7 @@ def parse_question(data: Any, *, file_stem: str | None = None, folder: str | Non
         track=track,
         title=_text(data, "title", max_len=120),
         difficulty=difficulty,
-        topics=_text_list(data, "topics", min_items=1),
+        topics=tuple(dict.fromkeys(canonical_topic(t) for t in _text_list(data, "topics", min_items=1))),
         prompt=_text(data, "prompt"),
         hints=_text_list(data, "hints"),
         explanation=_text(data, "explanation") if "explanation" in data else None,

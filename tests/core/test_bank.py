@@ -142,3 +142,16 @@ def test_to_dict_round_trips_through_the_parser(bank: Bank) -> None:
     for q in bank:
         again = parse_question(q.to_dict())
         assert again == q
+
+
+def test_topics_get_one_spelling() -> None:
+    from bot.core.bank import canonical_topic
+
+    assert canonical_topic("Batch Normalisation") == "batch-normalization"
+    assert canonical_topic("optimisation") == canonical_topic("optimization") == "optimization"
+    assert canonical_topic("A/B testing") == canonical_topic("a-b-testing") == "ab-testing"
+    assert canonical_topic("unsupervised learning") == "unsupervised-learning"
+    real = Bank.load(REPO / "questions")
+    topics = {t for q in real for t in q.topics}
+    assert "optimisation" not in topics and "a/b testing" not in topics
+    assert all(t == canonical_topic(t) for t in topics)
