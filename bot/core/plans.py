@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -252,14 +252,19 @@ class Plans:
                        kind="success", ephemeral=True)
 
     async def tick(self, community: Community) -> None:
-        """At the community's post time, one private nudge per active plan per day."""
+        """One private nudge per active plan per day: the member's own day, at the community's post time
+        in the member's timezone (the community's when they set none)."""
         now = self.clock.now()
-        day = now.astimezone(ZoneInfo(community.timezone)).date()
-        if now < at_local(community, day, community.post_time):
-            return
-        for plan in await self.store.plans_to_nudge(community.id, day):
+        latest = (now + timedelta(days=1)).date()  # no timezone is more than a day ahead of UTC
+        for plan in await self.store.plans_to_nudge(community.id, latest):
             member_id = int(plan["member_id"])
             tz = plan["member_timezone"] or community.timezone
+            # the member's own day, at the community's post time in their own timezone
+            day = now.astimezone(ZoneInfo(tz)).date()
+            if now < at_local(replace(community, timezone=tz), day, community.post_time):
+                continue
+            if plan["last_nudged_on"] and date.fromisoformat(plan["last_nudged_on"]) >= day:
+                continue
             starts_on, ends_on = date.fromisoformat(plan["starts_on"]), date.fromisoformat(plan["ends_on"])
             key = f"plan:{plan['id']}:{day.isoformat()}"
             if day > ends_on:

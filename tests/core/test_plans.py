@@ -121,3 +121,18 @@ async def test_the_day_after_the_plan_closes_it(
     titles = [m.title for kind, _, m in chat.sent if kind == "dm"]
     assert titles == ["Today's plan · day 2 of 2 · Full mock loops", "Your plan is complete"]
     assert await wired.store.active_plan(member.member.id) is None
+
+
+async def test_the_nudge_follows_the_members_own_timezone(
+    wired: Services, member: Caller, clock: FixedClock, chat: RecordingChat
+) -> None:
+    await wired.store.update_member(member.member.id, timezone="Asia/Tokyo")  # UTC+9, no daylight saving
+    clock.set(clock.now().replace(hour=7))  # Monday 07:00 UTC = 16:00 in Tokyo
+    await wired.plans.start(member, "1", None)
+    clock.set(clock.now().replace(hour=23, minute=30))  # Tuesday 08:30 in Tokyo: before 09:00 there
+    await wired.tick()
+    assert not [m for kind, _, m in chat.sent if kind == "dm"]
+    clock.advance(timedelta(minutes=31))  # Tuesday 09:01 in Tokyo, still Monday in UTC
+    await wired.tick()
+    [(where, title)] = [(where, m.title) for kind, where, m in chat.sent if kind == "dm"]
+    assert where == "Bob" and title.startswith("Today's plan · day 2 of 7")
