@@ -15,7 +15,7 @@ fields the member fills in. Each platform clamps `max_length` to its own input l
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,8 +156,4 @@ class Message:
 def error(text: str, *, usage: str | None = None) -> Message:
     """A private error reply: one specific line, plus the usage when the caller got the syntax wrong."""
     return Message(body=text, footer=f"Usage: {usage}" if usage else "", kind="error", ephemeral=True)
-
-
-def join_lines(lines: Sequence[str]) -> str:
-    return "\n".join(line for line in lines if line)
 

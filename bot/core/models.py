@@ -7,7 +7,7 @@ instead of loose dicts.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -21,7 +21,6 @@ class Row(Protocol):
 
 TRACKS: tuple[str, ...] = ("coding", "ml-coding", "ml-theory", "system-design", "behavioral")
 CODE_TRACKS: frozenset[str] = frozenset({"coding", "ml-coding"})
-ANSWER_TRACKS: frozenset[str] = frozenset({"ml-theory"})
 WRITTEN_TRACKS: frozenset[str] = frozenset({"system-design", "behavioral"})
 DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard")
 TRACK_LABELS: Mapping[str, str] = {
@@ -316,10 +315,6 @@ class MemberStats:
     best_streak: int = 0
     mocks_done: int = 0
 
-
-def as_tuple(value: Sequence[Any] | None) -> tuple[Any, ...]:
-    """Lists from YAML or JSON become tuples so frozen dataclasses stay hashable-ish and immutable."""
-    return tuple(value) if value is not None else ()
 
 
 @dataclass(frozen=True)

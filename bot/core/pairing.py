@@ -83,10 +83,6 @@ class Result:
     repeats_avoided: int  # members whose best-weighted partner was a recent one, kept apart by the cooldown
     cooldown_relaxed: tuple[int, ...]  # members placed with a recent partner because nothing else was possible
 
-    @property
-    def total_weight(self) -> float:
-        return sum(g.weight for g in self.groups)
-
 
 def weight(a: Candidate, b: Candidate, history: History, *, cooldown: bool = True) -> float | None:
     """The documented pair weight, or None when the pair is not allowed."""

@@ -350,47 +350,6 @@ class Store:
 
     # -- submissions and points ------------------------------------------------------------------
 
-    async def add_submission(
-        self,
-        *,
-        community_id: int,
-        member_id: int,
-        question_id: str,
-        track: str,
-        kind: str,
-        content: str,
-        verdict: str,
-        now: datetime,
-        daily_post_id: int | None = None,
-        passed: int | None = None,
-        total: int | None = None,
-        score: float | None = None,
-        detail: str | None = None,
-    ) -> int:
-        async with self.transaction() as db:
-            cur = await db.execute(
-                "INSERT INTO submissions (community_id, member_id, question_id, track, daily_post_id, kind,"
-                " content, verdict, passed, total, score, detail, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    community_id,
-                    member_id,
-                    question_id,
-                    track,
-                    daily_post_id,
-                    kind,
-                    content,
-                    verdict,
-                    passed,
-                    total,
-                    score,
-                    detail,
-                    iso(now),
-                ),
-            )
-            assert cur.lastrowid is not None
-            return cur.lastrowid
-
     async def add_points(
         self,
         *,

@@ -19,7 +19,7 @@ from bot.core.commands import (
 )
 from bot.core.errors import NotFound, UsageError
 from bot.core.messages import Message
-from bot.core.models import Caller
+from bot.core.models import Caller, NewSubmission
 from bot.core.services import Services
 
 
@@ -142,12 +142,11 @@ async def test_leaderboard_and_stats(services: Services, member: Caller, admin: 
     track_only = await dispatch_line(c, "/leaderboard ml-theory")
     assert track_only.title == "Leaderboard · This week · ML theory" and "No points yet" in track_only.body
 
-    await store.add_submission(community_id=cid, member_id=member.member.id, question_id="q", track="coding",
-                               kind="code", content="x", verdict="wrong_answer", now=now)
-    await store.add_submission(community_id=cid, member_id=member.member.id, question_id="q", track="coding",
-                               kind="code", content="x", verdict="accepted", now=now)
-    await store.add_submission(community_id=cid, member_id=member.member.id, question_id="q2", track="coding",
-                               kind="code", content="x", verdict="wrong_answer", now=now)
+    for qid, verdict in (("q", "wrong_answer"), ("q", "accepted"), ("q2", "wrong_answer")):
+        await store.record_submission(
+            NewSubmission(community_id=cid, member_id=member.member.id, question_id=qid, track="coding", kind="code",
+                          content="x", verdict=verdict, correct=verdict == "accepted"),
+            now=now, points=lambda position, first: [])
     stats = await dispatch_line(c, "/stats")
     fields = {f.name: f.value for f in stats.fields}
     assert fields["Points"] == "1" and fields["Rank"] == "#13"
