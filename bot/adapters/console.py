@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -43,6 +44,10 @@ def render_text(message: Message, *, where: str = "reply", color: bool = False) 
     def style(text: str, code: str) -> str:
         return f"{code}{text}{RESET}" if color else text
 
+    def md(text: str) -> str:
+        """On a terminal, **bold** becomes bold; in plain output the Markdown stays as written."""
+        return re.sub(r"\*\*(.+?)\*\*", lambda m: style(m.group(1), BOLD), text) if color else text
+
     lines: list[str] = []
     if where != "reply":
         lines.append(style(f"[{where}]", DIM))
@@ -55,9 +60,9 @@ def render_text(message: Message, *, where: str = "reply", color: bool = False) 
         lines.append(style(message.title, BOLD))
         lines.append(style("─" * min(len(message.title), 72), DIM))
     if message.body:
-        lines.append(message.body.rstrip())
+        lines.append(md(message.body.rstrip()))
     for f in message.fields:
-        value = f.value.rstrip().replace("\n", "\n    ")
+        value = md(f.value.rstrip()).replace("\n", "\n    ")
         lines.append(f"  {style(f.name, BOLD)}: {value}" if "\n" not in f.value else f"  {style(f.name, BOLD)}:\n    {value}")
     if message.code:
         lines.append(f"```{message.code_language}\n{message.code.rstrip()}\n```")

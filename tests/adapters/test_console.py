@@ -148,3 +148,13 @@ def test_interactive_terminal_shows_todays_questions_and_answers_help(tmp_path: 
         os.close(leader)
     assert (tmp_path / "data" / "onsite" / "console_history").exists() is False  # --db given: history sits beside it
     assert (tmp_path / "console_history").exists()
+
+
+def test_terminal_rendering_turns_markdown_bold_into_bold() -> None:
+    from bot.adapters.console import BOLD, render_text
+    from bot.core.messages import Field, Message
+
+    message = Message(title="Leaderboard", body="`  1.` **alice** · 24 pts", fields=(Field("Top", "**bob**"),))
+    on_terminal = render_text(message, color=True)
+    assert f"{BOLD}alice" in on_terminal and "**" not in on_terminal
+    assert "**alice**" in render_text(message, color=False)  # scripts see the Markdown as written
