@@ -266,15 +266,11 @@ def _slot(timeout_s: float = 60.0) -> Iterator[int | None]:
                 os.close(fd)
                 continue
             uid = SLOT_UID_BASE + n
-            if os.pread(fd, 1, 0) != b"0":
-                _kill_uid(uid)  # the last holder did not finish cleaning up (or first use)
-            if not _uid_clear(uid):  # killed processes not reaped yet still count for RLIMIT_NPROC
+            if not _uid_clear(uid):  # a previous holder's processes are not all gone yet: try another slot
                 os.close(fd)
                 continue
             try:
-                os.pwrite(fd, b"1", 0)
                 yield uid
-                os.pwrite(fd, b"0", 0)  # reached only when the run cleaned up after itself
             finally:
                 os.close(fd)
             return
@@ -300,52 +296,45 @@ def _proc_uid_state(pid: str) -> tuple[int, str] | None:
     return uid, state
 
 
-def _uid_clear(uid: int, wait_s: float = 0.5) -> bool:
-    """Whether no process of ``uid`` exists at all, zombies included (they still count for
-    RLIMIT_NPROC): live ones are killed, and reaping is awaited for up to ``wait_s``."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        left = 0
-        try:
-            pids = [p for p in os.listdir("/proc") if p.isdigit()]
-        except OSError:
-            return True
-        for pid in pids:
-            info = _proc_uid_state(pid)
-            if info is None or info[0] != uid:
-                continue
-            left += 1
-            if info[1] not in ("Z", "X"):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(int(pid), signal.SIGKILL)
-        if not left:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
+def _uid_pids(uid: int) -> list[tuple[int, str]]:
+    """(pid, state) of every process whose real uid is ``uid`` (what RLIMIT_NPROC counts)."""
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return []
+    out = []
+    for pid in pids:
+        info = _proc_uid_state(pid)
+        if info is not None and info[0] == uid:
+            out.append((int(pid), info[1]))
+    return out
 
 
 def _kill_uid(uid: int) -> int:
     """SIGKILL every live process whose real uid is ``uid``, until none is left; returns how many."""
     killed = 0
     for _ in range(200):
-        found = 0
-        try:
-            pids = [p for p in os.listdir("/proc") if p.isdigit()]
-        except OSError:
+        live = [pid for pid, state in _uid_pids(uid) if state not in ("Z", "X")]
+        if not live:
             return killed
-        for pid in pids:
-            info = _proc_uid_state(pid)
-            if info is None or info[0] != uid or info[1] in ("Z", "X"):
-                continue
-            found += 1
+        for pid in live:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(int(pid), signal.SIGKILL)
-        if not found:
-            return killed
-        killed += found
+                os.kill(pid, signal.SIGKILL)
+        killed += len(live)
         time.sleep(0.002)
     return killed
+
+
+def _uid_clear(uid: int, wait_s: float = 0.5) -> bool:
+    """Kill what is left of ``uid`` and wait up to ``wait_s`` until no process of it exists, zombies
+    included: unreaped processes still count for RLIMIT_NPROC and would fail the next run's forks."""
+    deadline = time.monotonic() + wait_s
+    while _uid_pids(uid):  # one scan (~2 ms) in the usual case: nothing left
+        if time.monotonic() > deadline:
+            return False
+        _kill_uid(uid)
+        time.sleep(0.005)
+    return True
 
 
 def _sweep_world_writable(uid: int) -> None:
