@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from graders.spec import TestCase  # one test model for the bank and the judge (core may use graders)
+
 
 class Row(Protocol):
     """A database row read by column name (sqlite3.Row, asyncpg.Record, a dict)."""
@@ -32,26 +34,9 @@ TRACK_LABELS: Mapping[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class TestCase:
-    """One grader test: the entry is called with `args` and `kwargs`, the result compared to `expected`."""
-
-    __test__ = False  # not a pytest class
-
-    name: str
-    args: tuple[Any, ...]
-    kwargs: Mapping[str, Any]
-    expected: Any
-    visible: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "args": list(self.args),
-            "kwargs": dict(self.kwargs),
-            "expected": self.expected,
-            "visible": self.visible,
-        }
+def _test_dict(t: TestCase) -> dict[str, Any]:
+    """A test as the question file writes it (what `graders.spec.CodeSpec.from_dict` reads back)."""
+    return {"name": t.name, "args": list(t.args), "kwargs": dict(t.kwargs), "expected": t.expected, "visible": t.visible}
 
 
 @dataclass(frozen=True)
@@ -123,7 +108,7 @@ class Question:
             d.update(
                 entry=self.entry,
                 starter=self.starter,
-                tests=[t.to_dict() for t in self.tests],
+                tests=[_test_dict(t) for t in self.tests],
                 compare=self.compare,
                 reference=self.reference,
                 wrong=list(self.wrong),
