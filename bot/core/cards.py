@@ -33,9 +33,8 @@ from bot.core.clock import Clock
 from bot.core.errors import Conflict, NotFound
 from bot.core.leaderboard import PAGE_SIZE, Leaderboard, period_key
 from bot.core.messages import Message
-from bot.core.models import TRACK_LABELS, TRACKS, Caller, Member, TrackStats
+from bot.core.models import SOLVED_VERDICTS, TRACK_LABELS, TRACKS, Caller, Member, TrackStats
 from bot.core.ports import Store
-from bot.core.practice import SOLVED_VERDICTS
 
 EXTRA_HINT = "Picture cards need matplotlib, the optional `cards` extra: pip install 'onsite[cards]'."
 KEEP_S = 24 * 3600

@@ -25,6 +25,8 @@ TRACKS: tuple[str, ...] = ("coding", "ml-coding", "ml-theory", "system-design", 
 CODE_TRACKS: frozenset[str] = frozenset({"coding", "ml-coding"})
 WRITTEN_TRACKS: frozenset[str] = frozenset({"system-design", "behavioral"})
 DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard")
+# A submission counts as solved with one of these verdicts (code accepted, theory correct, written recorded).
+SOLVED_VERDICTS: tuple[str, ...] = ("accepted", "correct", "recorded")
 TRACK_LABELS: Mapping[str, str] = {
     "coding": "Coding",
     "ml-coding": "ML coding",

@@ -31,9 +31,8 @@ from bot.core.clock import Clock
 from bot.core.daily import at_local
 from bot.core.errors import Conflict, NotFound, UsageError
 from bot.core.messages import Field, Message
-from bot.core.models import TRACK_LABELS, TRACKS, Caller, Community, OutboxItem
+from bot.core.models import SOLVED_VERDICTS, TRACK_LABELS, TRACKS, Caller, Community, OutboxItem
 from bot.core.ports import Store
-from bot.core.practice import SOLVED_VERDICTS
 
 DEFAULT_WEEKS = 6
 MAX_WEEKS = 12

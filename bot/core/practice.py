@@ -32,10 +32,9 @@ from bot.core.bank import Bank
 from bot.core.clock import Clock
 from bot.core.errors import NotFound
 from bot.core.messages import Message
-from bot.core.models import DIFFICULTIES, TRACK_LABELS, TRACKS, Caller, Question
+from bot.core.models import DIFFICULTIES, SOLVED_VERDICTS, TRACK_LABELS, TRACKS, Caller, Question
 from bot.core.ports import Store
 
-SOLVED_VERDICTS = frozenset({"accepted", "correct", "recorded"})
 PRIOR_ATTEMPTS = 1
 
 

@@ -31,6 +31,7 @@ from bot.core.errors import Busy, Conflict, Forbidden, NotFound, UsageError
 from bot.core.messages import Field, Message
 from bot.core.models import (
     CODE_TRACKS,
+    SOLVED_VERDICTS,
     TRACK_LABELS,
     WRITTEN_TRACKS,
     Caller,
@@ -280,7 +281,7 @@ class Submissions:
 
         now = self.clock.now()
         first_for_post = ctx.daily and sub.correct and not any(
-            r["daily_post_id"] == sub.daily_post_id and r["verdict"] in ("accepted", "correct", "recorded")
+            r["daily_post_id"] == sub.daily_post_id and r["verdict"] in SOLVED_VERDICTS
             for r in await self.store.submissions_of(member.id, q.id)
         )
         recorded = await self.store.record_submission(sub, now=now, points=awards)

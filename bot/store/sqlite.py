@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import aiosqlite
 
 from bot.core.models import (
+    SOLVED_VERDICTS,
     Community,
     DailyPost,
     Member,
@@ -42,6 +43,7 @@ from bot.core.models import (
     TrackStats,
 )
 
+_SOLVED = "(" + ", ".join(f"'{v}'" for v in SOLVED_VERDICTS) + ")"  # for SQL: ('accepted', ...)
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 COMMUNITY_SETTINGS = frozenset(
     {
@@ -411,7 +413,7 @@ class Store:
         """Per track: distinct questions attempted and distinct questions solved."""
         rows = await self._all(
             "SELECT track, COUNT(DISTINCT question_id) AS attempts,"
-            " COUNT(DISTINCT CASE WHEN verdict IN ('accepted', 'correct', 'recorded') THEN question_id END) AS solved"
+            " COUNT(DISTINCT CASE WHEN verdict IN " + _SOLVED + " THEN question_id END) AS solved"
             " FROM submissions WHERE member_id = ? GROUP BY track",
             (member_id,),
         )
@@ -541,13 +543,13 @@ class Store:
             position = 0
             if sub.correct:
                 cur = await db.execute(
-                    "SELECT 1 FROM submissions WHERE member_id = ? AND question_id = ? AND verdict IN ('accepted', 'correct', 'recorded')"
-                    " LIMIT 1", (sub.member_id, sub.question_id))
+                    "SELECT 1 FROM submissions WHERE member_id = ? AND question_id = ? AND verdict IN " + _SOLVED
+                    + " LIMIT 1", (sub.member_id, sub.question_id))
                 first_solve = await cur.fetchone() is None
                 if first_solve and sub.daily_post_id is not None:
                     cur = await db.execute(
                         "SELECT COUNT(DISTINCT member_id) FROM submissions WHERE daily_post_id = ?"
-                        " AND verdict IN ('accepted', 'correct', 'recorded') AND is_daily = 1", (sub.daily_post_id,))
+                        " AND verdict IN " + _SOLVED + " AND is_daily = 1", (sub.daily_post_id,))
                     row = await cur.fetchone()
                     position = (int(row[0]) if row else 0) + 1
             cur = await db.execute(
@@ -583,14 +585,14 @@ class Store:
         """Attempts, solvers and the first three solvers of one daily post."""
         row = await self._one(
             "SELECT COUNT(DISTINCT member_id) AS attempted,"
-            " COUNT(DISTINCT CASE WHEN verdict IN ('accepted', 'correct', 'recorded') THEN member_id END) AS solved"
+            " COUNT(DISTINCT CASE WHEN verdict IN " + _SOLVED + " THEN member_id END) AS solved"
             " FROM submissions WHERE daily_post_id = ? AND is_daily = 1",
             (post_id,),
         )
         first = await self._all(
             "SELECT m.display_name, MIN(s.id) AS first_id FROM submissions AS s JOIN members AS m ON m.id = s.member_id"
-            " WHERE s.daily_post_id = ? AND s.is_daily = 1 AND s.verdict IN ('accepted', 'correct', 'recorded')"
-            " GROUP BY s.member_id ORDER BY first_id LIMIT 3",
+            " WHERE s.daily_post_id = ? AND s.is_daily = 1 AND s.verdict IN " + _SOLVED
+            + " GROUP BY s.member_id ORDER BY first_id LIMIT 3",
             (post_id,),
         )
         return PostStats(
@@ -623,7 +625,7 @@ class Store:
         marks = ",".join("?" * len(member_ids))
         rows = await self._all(
             f"SELECT member_id, created_at FROM submissions WHERE member_id IN ({marks}) AND is_daily = 1"
-            " AND verdict IN ('accepted', 'correct', 'recorded') ORDER BY created_at",
+            " AND verdict IN " + _SOLVED + " ORDER BY created_at",
             tuple(member_ids),
         )
         out: dict[int, list[datetime]] = {m: [] for m in member_ids}
