@@ -58,7 +58,7 @@ class Services:
 
     def __post_init__(self) -> None:
         self.practice = Practice(self.store, self.bank, self.clock)
-        self.timed = Timed(self.store, self.bank, self.clock)
+        self.timed = Timed(self.store, self.bank, self.clock, self.submissions)
         self.plans = Plans(self.store, self.clock)
         self.stories = Stories(self.store, self.bank, self.clock)
         self.cards = Cards(self.store, self.leaderboard, self.clock, self.cards_dir or _cards_dir(self.store))

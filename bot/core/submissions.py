@@ -135,7 +135,8 @@ class Submissions:
         self._grading: set[int] = set()
         self.after_verdict: VerdictHook | None = None  # set by Services.build (timed attempts)
 
-    async def _context(self, caller: Caller, question_id: str) -> Context:
+    async def open_question(self, caller: Caller, question_id: str) -> Context:
+        """The question and its current daily post, or `Conflict` when its answer was revealed here."""
         question = self.bank.get(question_id)
         community = caller.community
         day = round_date(community, self.clock.now())
@@ -152,7 +153,7 @@ class Submissions:
         return Context(question, current)
 
     async def submit(self, caller: Caller, question_id: str, *, text: str | None, code: str | None) -> Message:
-        ctx = await self._context(caller, question_id)
+        ctx = await self.open_question(caller, question_id)
         q = ctx.question
         if q.track in CODE_TRACKS:
             reply = await self._code(caller, ctx, code if code is not None else text)

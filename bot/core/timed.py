@@ -12,8 +12,8 @@ Decisions:
   the submission is accepted (a wrong answer shows the time so far and the clock keeps running);
   for theory and written answers, at the one attempt they take. The time taken goes in the verdict's
   footer ("Time taken: 18 min 20 s of 25 min"), and reminders not yet sent are cancelled.
-- A question whose answer was revealed in the community is closed for submissions, so it cannot
-  be timed either.
+- A question that is closed for submissions (`Submissions.open_question`: its answer was revealed
+  in the community and it is not back in the current round) cannot be timed either.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from bot.core.errors import Conflict
 from bot.core.messages import Message
 from bot.core.models import CODE_TRACKS, TRACK_LABELS, Caller, OutboxItem, Question
 from bot.core.ports import Store
+from bot.core.submissions import Submissions
 
 BUDGET_MIN = {"coding": 25, "ml-coding": 30, "ml-theory": 5, "system-design": 45, "behavioral": 15}
 
@@ -50,17 +51,14 @@ def time_taken(elapsed_s: float, budget_s: int) -> str:
 
 
 class Timed:
-    def __init__(self, store: Store, bank: Bank, clock: Clock) -> None:
+    def __init__(self, store: Store, bank: Bank, clock: Clock, submissions: Submissions) -> None:
         self.store = store
         self.bank = bank
         self.clock = clock
+        self.submissions = submissions
 
     async def start(self, caller: Caller, question_id: str) -> Message:
-        q = self.bank.get(question_id)
-        revealed = await self.store.revealed_post(caller.community.id, q.id)
-        if revealed is not None:
-            raise Conflict(f"The answer to `{q.id}` was revealed on {revealed.date:%a %d %b}; it cannot be submitted "
-                           "any more. /practice picks a fresh question.")
+        q = (await self.submissions.open_question(caller, question_id)).question  # closed questions cannot be timed
         budget_s = BUDGET_MIN[q.track] * 60
         now = self.clock.now()
         member = caller.member
