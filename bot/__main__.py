@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.config import Settings, load_settings
+from bot.core import failpoints
 from bot.core.bank import Bank
 from bot.core.errors import ConfigError
 from bot.core.models import DIFFICULTIES, TRACKS
@@ -100,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if getattr(args, "db", None) is not None:
         settings = Settings(**{**settings.__dict__, "database": args.db})
+    failpoints.arm(settings.failpoints)
     logging.basicConfig(
         level=settings.log_level if args.command != "console" else "WARNING",
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

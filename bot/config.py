@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.core import failpoints
 from bot.core.errors import ConfigError
 
 TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -73,6 +74,7 @@ class Settings:
     slack_bot_token: Secret | None = None
     slack_app_token: Secret | None = None
     slack_signing_secret: Secret | None = None
+    failpoints: frozenset[str] = frozenset()  # crash-safety tests only (bot.core.failpoints)
 
     def require(self, *names: str) -> None:
         """Fail early, naming the variables a platform needs and does not have."""
@@ -98,6 +100,7 @@ ENV_NAMES: Mapping[str, str] = {
     "slack_bot_token": "SLACK_BOT_TOKEN",
     "slack_app_token": "SLACK_APP_TOKEN",
     "slack_signing_secret": "SLACK_SIGNING_SECRET",
+    "failpoints": "ONSITE_FAILPOINTS",
 }
 
 
@@ -170,6 +173,12 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         if not guild.isdigit():
             raise ConfigError("DISCORD_GUILD_ID must be a numeric Discord server id")
         kwargs["discord_guild_id"] = int(guild)
+    if (points := get("failpoints")) is not None:
+        names = frozenset(p.strip() for p in points.split(",") if p.strip())
+        if unknown := sorted(names - failpoints.POINTS):
+            raise ConfigError(f"ONSITE_FAILPOINTS names unknown points {', '.join(unknown)}; "
+                              f"known: {', '.join(sorted(failpoints.POINTS))}")
+        kwargs["failpoints"] = names
     for name in ("discord_token", "slack_bot_token", "slack_app_token", "slack_signing_secret"):
         if (token := get(name)) is not None:
             kwargs[name] = Secret(token)

@@ -31,6 +31,10 @@ class Conflict(OnsiteError):
     """The action clashes with the current state (already graded, already posted, ...)."""
 
 
+class JobFinished(Conflict):
+    """Another process already stored the verdict of this grading job."""
+
+
 class Busy(OnsiteError):
     """The judge is saturated or this member already has a submission in flight."""
 

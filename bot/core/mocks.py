@@ -36,6 +36,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.core import failpoints
 from bot.core.bank import Bank
 from bot.core.clock import Clock
 from bot.core.errors import Conflict, Forbidden, NotFound, UsageError
@@ -346,6 +347,8 @@ class Mocks:
         cadence = int(await self.store.community_setting(community.id, "mock_cadence_days"))
         hhmm = str(await self.store.community_setting(community.id, "mock_time"))
         now = self.clock.now()
+        for unfinished in await self.store.unfinished_mock_rounds(community.id):  # cut off by a crash
+            await self.run_round(community, slot=datetime.fromisoformat(str(unfinished["scheduled_for"])))
         slot = round_slots(weekday, cadence, hhmm, community.timezone, now)
         if now - slot > timedelta(days=1) or (since is not None and slot <= since):
             return
@@ -365,10 +368,16 @@ class Mocks:
 
     async def run_round(self, community: Community, *, slot: datetime) -> RoundReport:
         now = self.clock.now()
-        previous = await self.store.mock_rounds(community.id, limit=12)
-        round_id, created = await self.store.create_mock_round(community.id, slot.isoformat(), now=now)
-        if not created:
+        previous = [r for r in await self.store.mock_rounds(community.id, limit=13)
+                    if r["report"] is not None and r["scheduled_for"] != slot.isoformat()][:12]
+        round_id, unfinished = await self.store.create_mock_round(community.id, slot.isoformat(), now=now)
+        if not unfinished:
             return RoundReport(round_id, 0, 0, 0, 0, (), (), created=False)
+        failpoints.hit("mocks.round_created")
+        # everything the round changes is written by save_groups in one transaction, so a crash before
+        # it leaves an unfinished round that the next tick runs again from the same state
+        notices: list[OutboxItem] = []
+        optin_updates: list[tuple[int, dict[str, Any]]] = []
         paused: list[str] = []
         members: dict[int, Member] = {}
         candidates: list[Candidate] = []
@@ -398,23 +407,23 @@ class Mocks:
             if mid in silent and previous:
                 streak = int(row["silent_rounds"]) + 1
                 if streak >= SILENT_ROUNDS_LIMIT:
-                    await self.store.update_optin(mid, active=0, silent_rounds=streak, pause_reason="silent")
+                    optin_updates.append((mid, {"active": 0, "silent_rounds": streak, "pause_reason": "silent"}))
                     paused.append(f"{name} (no check-in for {streak} rounds)")
-                    await self._dm(community, mid, f"silent:{round_id}:{mid}", Message(
+                    notices.append(self._dm(community, mid, f"silent:{round_id}:{mid}", Message(
                         title="Your mock interviews are paused",
                         body=f"You haven't checked in for {streak} rounds, so we paused your pairing. "
-                             "Type /mock join whenever you want to come back."), now)
+                             "Type /mock join whenever you want to come back.")))
                     continue
-                await self.store.update_optin(mid, silent_rounds=streak)
+                optin_updates.append((mid, {"silent_rounds": streak}))
             if row["paused_until"] and date.fromisoformat(row["paused_until"]) > today:
                 paused.append(f"{name} (until {row['paused_until']})")
                 continue
             if mid in sat_out:
                 paused.append(f"{name} (reported no-show: sits out one round)")
-                await self._dm(community, mid, f"sitout:{round_id}:{mid}", Message(
+                notices.append(self._dm(community, mid, f"sitout:{round_id}:{mid}", Message(
                     title="You sit out this mock round",
                     body="A partner reported that you didn't come to last round's mock. You'll be paired again next "
-                         "round; if something came up, tell your partner. /mock pause helps when you're busy."), now)
+                         "round; if something came up, tell your partner. /mock pause helps when you're busy.")))
                 continue
             member = await self.store.get_member(mid)
             assert member is not None
@@ -443,10 +452,10 @@ class Mocks:
             messages[index] = self._group_messages(community, round_id, ids, members, packs, times, slot)
         unplaced = tuple(members[i].display_name for i in result.unplaced)
         for mid in result.unplaced:
-            await self._dm(community, mid, f"unplaced:{round_id}:{mid}", Message(
+            notices.append(self._dm(community, mid, f"unplaced:{round_id}:{mid}", Message(
                 title="No mock partner this round",
                 body="Nobody in this round could be paired with you under your avoid-list. You'll be tried again "
-                     "next round."), now)
+                     "next round.")))
         report = RoundReport(round_id, sum(len(g.members) for g in result.groups), len(result.groups),
                              sum(len(g.members) == 3 for g in result.groups), result.repeats_avoided,
                              tuple(paused), unplaced)
@@ -456,7 +465,9 @@ class Mocks:
             """save_groups asks in group order, once per stored group, inside its transaction."""
             return [replace(item, pair_id=pair_id) if item.purpose == "space" else item for item in pending.pop(0)]
 
-        await self.store.save_groups(round_id, groups_out, items_for, report=json.dumps(report.__dict__), now=now)
+        if await self.store.save_groups(round_id, groups_out, items_for, report=json.dumps(report.__dict__), now=now,
+                                        notices=notices, optin_updates=optin_updates) is None:
+            return RoundReport(round_id, 0, 0, 0, 0, (), (), created=False)  # another process finished it first
         return report
 
     def _packs(self, ids: Sequence[int], by_id: Mapping[int, Candidate], members: Mapping[int, Member]) -> list[dict[str, Any]]:
@@ -543,9 +554,8 @@ class Mocks:
             footer=f"After the mock: /mock feedback {interviewee.display_name} <4 scores 1-5> [notes]",
         )
 
-    async def _dm(self, community: Community, member_id: int, key: str, message: Message, now: datetime) -> None:
-        await self.store.enqueue([OutboxItem(community_id=community.id, key=key, purpose="dm", member_id=member_id,
-                                             message=message)], now=now)
+    def _dm(self, community: Community, member_id: int, key: str, message: Message) -> OutboxItem:
+        return OutboxItem(community_id=community.id, key=key, purpose="dm", member_id=member_id, message=message)
 
 
 def _parse_tracks(text: str) -> tuple[str, ...]:

@@ -375,6 +375,7 @@ class NewSubmission:
     total: int | None = None
     score: float | None = None
     detail: str | None = None
+    job_id: int | None = None  # the grading job this submission finishes (code only)
 
 
 @dataclass(frozen=True)

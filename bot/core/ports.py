@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -136,6 +136,18 @@ class Store(Protocol):
         self, sub: NewSubmission, *, now: datetime, points: Callable[[int, bool], Sequence[PointAward]]
     ) -> RecordedSubmission: ...
 
+    async def start_grading_job(self, *, community_id: int, member_id: int, question_id: str,
+                                daily_post_id: int | None, code: str, now: datetime) -> int: ...
+
+    async def finish_grading_job(self, job_id: int, outcome: str, *, now: datetime,
+                                 items: Sequence[OutboxItem] = ()) -> bool: ...
+
+    async def release_grading_job(self, job_id: int) -> None: ...
+
+    async def claim_orphaned_jobs(self, *, limit: int = 20) -> list[Any]: ...
+
+    async def get_daily_post(self, post_id: int) -> DailyPost | None: ...
+
     async def submissions_of(self, member_id: int, question_id: str) -> list[Any]: ...
 
     async def post_stats(self, post_id: int) -> PostStats: ...
@@ -182,7 +194,11 @@ class Store(Protocol):
         *,
         report: str,
         now: datetime,
-    ) -> list[int]: ...
+        notices: Sequence[OutboxItem] = (),
+        optin_updates: Sequence[tuple[int, Mapping[str, Any]]] = (),
+    ) -> list[int] | None: ...
+
+    async def unfinished_mock_rounds(self, community_id: int) -> list[Any]: ...
 
     async def latest_group_of(self, member_id: int) -> list[Any]: ...
 

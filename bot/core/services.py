@@ -88,7 +88,8 @@ class Services:
         )
 
     async def tick(self, *, since: datetime | None = None) -> None:
-        """Whatever is due in every community: reveals, posts, retries of failed sends.
+        """Whatever is due in every community: reveals, posts, mock rounds, plan nudges, code whose
+        grading a crash cut off, retries of failed sends.
 
         `since`: only what fell due after this instant (the console's live mode); None catches up
         on everything still inside its grace window (the chat bots after a restart)."""
@@ -96,4 +97,5 @@ class Services:
             await self.daily.tick(community, since=since)
             await self.mocks.tick(community, since=since)
             await self.plans.tick(community)
+        await self.submissions.recover()
         await self.outbox.deliver()

@@ -1,7 +1,9 @@
 """Submit -> grade or check -> store -> score, for every kind of question.
 
 - Code (coding, ml-coding): at most `MAX_CODE_BYTES`; one submission per member in flight; graded by
-  the sandboxed judge through the `Grader` port. The private reply carries the verdict detail; a
+  the sandboxed judge through the `Grader` port. The code is stored as a grading job before the judge
+  sees it, and the stored verdict finishes the job in the same transaction, so a crash mid-grading
+  leaves an open job that the next tick of any live process re-grades (`recover`), DMing the verdict. The private reply carries the verdict detail; a
   public line "<member> solved today's <track> question" (never the code) goes to the channel for
   a first daily solve. A judge fault (`internal_error`) or a busy judge stores nothing.
 - ml-theory: one attempt per question (per daily post, when it comes round again in a new cycle),
@@ -21,13 +23,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
 
-from bot.core import scoring
+from bot.core import failpoints, scoring
 from bot.core.bank import Bank
 from bot.core.clock import Clock
 from bot.core.daily import round_date
-from bot.core.errors import Busy, Conflict, Forbidden, NotFound, UsageError
+from bot.core.errors import Busy, Conflict, Forbidden, JobFinished, NotFound, OnsiteError, UsageError
 from bot.core.messages import Field, Message
 from bot.core.models import (
     CODE_TRACKS,
@@ -47,6 +51,7 @@ from bot.core.outbox import Outbox
 from bot.core.ports import Grader, Store
 
 MAX_CODE_BYTES = 64 * 1024
+MAX_GRADING_ATTEMPTS = 2  # a job cut off this many times is reported, not re-run again
 VerdictHook = Callable[[Caller, Question, Message], Awaitable[Message]]
 MAX_WRITTEN_CHARS = 8000
 MIN_WRITTEN_WORDS = 40
@@ -183,20 +188,82 @@ class Submissions:
             raise Busy("Your previous submission is still being graded; wait for its verdict, then try again.")
         self._grading.add(member.id)
         try:
-            verdict = await self.grader.grade(q, code, key=str(member.id))
+            job_id = await self.store.start_grading_job(
+                community_id=caller.community.id, member_id=member.id, question_id=q.id,
+                daily_post_id=ctx.post.id if ctx.post else None, code=code, now=self.clock.now())
+            failpoints.hit("grading.started")
+            try:
+                return await self._grade(caller, ctx, code, job_id)
+            except Busy:
+                await self.store.finish_grading_job(job_id, "abandoned: the judge was busy", now=self.clock.now())
+                raise
         finally:
             self._grading.discard(member.id)
+
+    async def _grade(self, caller: Caller, ctx: Context, code: str, job_id: int) -> Message:
+        """Grade a stored job and store its verdict, which finishes the job in the same transaction."""
+        assert self.grader is not None
+        q = ctx.question
+        verdict = await self.grader.grade(q, code, key=str(caller.member.id))
         if verdict.verdict == "internal_error":
+            await self.store.finish_grading_job(job_id, "abandoned: judge fault", now=self.clock.now())
             raise Conflict(f"The judge failed on our side ({verdict.message or 'internal error'}); nothing was "
                            "recorded. Please submit again.")
         detail = json.dumps({"message": verdict.message, "time_ms": verdict.time_ms, "tier": verdict.tier})
         recorded = await self._record(caller, ctx, NewSubmission(
-            community_id=caller.community.id, member_id=member.id, question_id=q.id, track=q.track, kind="code",
-            content=code, verdict=verdict.verdict, correct=verdict.accepted,
+            community_id=caller.community.id, member_id=caller.member.id, question_id=q.id, track=q.track,
+            kind="code", content=code, verdict=verdict.verdict, correct=verdict.accepted,
             daily_post_id=ctx.post.id if ctx.post else None, passed=verdict.passed, total=verdict.total,
-            score=verdict.passed / verdict.total if verdict.total else None, detail=detail,
+            score=verdict.passed / verdict.total if verdict.total else None, detail=detail, job_id=job_id,
         ))
         return verdict_message(q, verdict, recorded_note(recorded, ctx))
+
+    async def recover(self) -> int:
+        """Re-grade code whose grading a crash cut off (its process is gone); the verdict goes by DM.
+
+        A job interrupted `MAX_GRADING_ATTEMPTS` times, or whose question left the bank, is closed
+        with a DM saying nothing was recorded. Returns how many jobs were taken over."""
+        if self.grader is None:
+            return 0
+        jobs = await self.store.claim_orphaned_jobs()
+        for job in jobs:
+            await self._recover_one(job)
+        return len(jobs)
+
+    async def _recover_one(self, job: Any) -> None:
+        job_id, question_id = int(job["id"]), str(job["question_id"])
+        member = await self.store.get_member(int(job["member_id"]))
+        community = await self.store.get_community(int(job["community_id"]))
+        now = self.clock.now()
+        if member is None or community is None:
+            await self.store.finish_grading_job(job_id, "abandoned: member or community gone", now=now)
+            return
+        caller = Caller(member, community, is_admin=member.is_admin)
+        when = f"{datetime.fromisoformat(str(job['created_at'])):%a %d %b %H:%M} UTC"
+        note = f"Your submission to `{question_id}` of {when} was cut off by a restart of the bot"
+        try:
+            if int(job["attempts"]) > MAX_GRADING_ATTEMPTS:
+                raise Conflict(f"grading it was interrupted {MAX_GRADING_ATTEMPTS} times")
+            post = await self.store.get_daily_post(int(job["daily_post_id"])) if job["daily_post_id"] else None
+            # graded with the daily post it was sent for: a reveal meanwhile does not cost its points
+            reply = await self._grade(caller, Context(self.bank.get(question_id), post), str(job["code"]), job_id)
+        except Busy:
+            await self.store.release_grading_job(job_id)
+            return
+        except JobFinished:
+            return
+        except OnsiteError as exc:
+            message = Message(title="Your submission could not be graded",
+                              body=f"{note}, and could not be graded again: {exc} Nothing was recorded; "
+                                   "please submit it again.", kind="error")
+            await self.store.finish_grading_job(job_id, f"abandoned: {exc}", now=now, items=[
+                _dm(community.id, member.id, f"regrade:{job_id}", message)])
+            return
+        if self.after_verdict is not None:
+            reply = await self.after_verdict(caller, self.bank.get(question_id), reply)
+        body = f"{note}; here is its verdict. " + reply.body
+        await self.store.enqueue([_dm(community.id, member.id, f"regrade:{job_id}",
+                                      replace(reply, body=body, ephemeral=False))], now=now)
 
     # -- theory ------------------------------------------------------------------------------------
 
@@ -352,6 +419,10 @@ class Submissions:
     async def _require_revealed(self, caller: Caller, q: Question) -> None:
         if await self.store.revealed_post(caller.community.id, q.id) is None:
             raise Conflict(f"Answers to `{q.id}` open for reading and votes after its reveal.")
+
+
+def _dm(community_id: int, member_id: int, key: str, message: Message) -> OutboxItem:
+    return OutboxItem(community_id=community_id, key=key, purpose="dm", member_id=member_id, message=message)
 
 
 @dataclass(frozen=True)

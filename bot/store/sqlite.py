@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import socket
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -28,6 +30,8 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
+from bot.core import failpoints
+from bot.core.errors import JobFinished
 from bot.core.models import (
     SOLVED_VERDICTS,
     Community,
@@ -116,12 +120,44 @@ def iso(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def process_identity(pid: int | None = None) -> str:
+    """host:pid:start-ticks, which names one process even after its pid is reused."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}"
+
+
+def _start_ticks(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "?"
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the parenthesised name
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the process that wrote `owner` still runs. Another host's process counts as alive
+    (SQLite is not shared across hosts); on a system without /proc only the pid is checked."""
+    host, _, rest = owner.partition(":")
+    pid_text, _, ticks = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return host != socket.gethostname()
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return ticks == "?" or _start_ticks(pid) in (ticks, "?")
+
+
 class Store:
     """The embedded default store. Create with `await Store.open(path)`."""
 
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
         self.path = path
+        self.owner = process_identity()
         self._write_lock = asyncio.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -539,6 +575,12 @@ class Store:
         earlier solvers is exact even with several processes (SQLite serialises writers).
         """
         async with self.transaction() as db:
+            if sub.job_id is not None:  # a job finishes with its submission, once, even when two processes race
+                cur = await db.execute(
+                    "UPDATE grading_jobs SET finished_at = ?, outcome = 'recorded' WHERE id = ? AND finished_at IS NULL",
+                    (iso(now), sub.job_id))
+                if cur.rowcount != 1:
+                    raise JobFinished(f"grading job {sub.job_id} was already finished")
             first_solve = False
             position = 0
             if sub.correct:
@@ -574,7 +616,62 @@ class Store:
                 )
                 if cur.rowcount == 1:
                     awarded.append(award)
+                failpoints.hit("store.ledger")
         return RecordedSubmission(submission_id, first_solve, position, tuple(awarded))
+
+    # -- grading jobs (a code submission between its arrival and its stored verdict) -----------------
+
+    async def start_grading_job(self, *, community_id: int, member_id: int, question_id: str,
+                                daily_post_id: int | None, code: str, now: datetime) -> int:
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "INSERT INTO grading_jobs (community_id, member_id, question_id, daily_post_id, code, owner, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (community_id, member_id, question_id, daily_post_id, code, self.owner, iso(now)))
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    async def finish_grading_job(self, job_id: int, outcome: str, *, now: datetime,
+                                 items: Sequence[OutboxItem] = ()) -> bool:
+        """Close a job without a submission (abandoned, with why), with the messages that say so."""
+        async with self.transaction() as db:
+            cur = await db.execute("UPDATE grading_jobs SET finished_at = ?, outcome = ? WHERE id = ? AND finished_at IS NULL",
+                                   (iso(now), outcome[:300], job_id))
+            if cur.rowcount != 1:
+                return False
+            for item in items:
+                await self._enqueue_in(db, item, now)
+        return True
+
+    async def release_grading_job(self, job_id: int) -> None:
+        """Give a job back (the judge was busy) so a later tick claims it again."""
+        async with self.transaction() as db:
+            await db.execute("UPDATE grading_jobs SET owner = 'released' WHERE id = ? AND owner = ?", (job_id, self.owner))
+
+    async def claim_orphaned_jobs(self, *, limit: int = 20) -> list[aiosqlite.Row]:
+        """Open jobs whose process is gone, taken over by this one (compare-and-set on the owner)."""
+        rows = await self._all("SELECT id, owner FROM grading_jobs WHERE finished_at IS NULL ORDER BY id")
+        claimed: list[int] = []
+        for row in rows:
+            if len(claimed) >= limit or row["owner"] == self.owner or owner_alive(str(row["owner"])):
+                continue
+            async with self.transaction() as db:
+                cur = await db.execute(
+                    "UPDATE grading_jobs SET owner = ?, attempts = attempts + 1 WHERE id = ? AND owner = ?"
+                    " AND finished_at IS NULL", (self.owner, row["id"], row["owner"]))
+                if cur.rowcount == 1:
+                    claimed.append(int(row["id"]))
+        if not claimed:
+            return []
+        return await self._all(f"SELECT * FROM grading_jobs WHERE id IN ({', '.join('?' * len(claimed))}) ORDER BY id",
+                               claimed)
+
+    async def open_grading_jobs(self) -> list[aiosqlite.Row]:
+        return await self._all("SELECT * FROM grading_jobs WHERE finished_at IS NULL ORDER BY id")
+
+    async def get_daily_post(self, post_id: int) -> DailyPost | None:
+        row = await self._one("SELECT * FROM daily_posts WHERE id = ?", (post_id,))
+        return DailyPost.from_row(row) if row else None
 
     async def submissions_of(self, member_id: int, question_id: str) -> list[aiosqlite.Row]:
         return await self._all(
@@ -672,12 +769,15 @@ class Store:
         )
 
     async def update_optin(self, member_id: int, **values: Any) -> None:
+        async with self.transaction() as db:
+            await self._update_optin_in(db, member_id, values)
+
+    async def _update_optin_in(self, db: aiosqlite.Connection, member_id: int, values: Mapping[str, Any]) -> None:
         allowed = {"active", "paused_until", "silent_rounds", "no_shows", "pause_reason"}
         if set(values) - allowed:
             raise KeyError(f"unknown opt-in fields: {sorted(set(values) - allowed)}")
         assignments = ", ".join(f"{k} = ?" for k in values)
-        async with self.transaction() as db:
-            await db.execute(f"UPDATE mock_optins SET {assignments} WHERE member_id = ?", (*values.values(), member_id))
+        await db.execute(f"UPDATE mock_optins SET {assignments} WHERE member_id = ?", (*values.values(), member_id))
 
     async def add_avoid(self, member_id: int, avoided_id: int, *, now: datetime) -> bool:
         async with self.transaction() as db:
@@ -696,16 +796,20 @@ class Store:
         return out
 
     async def create_mock_round(self, community_id: int, scheduled_for: str, *, now: datetime) -> tuple[int, bool]:
-        """The round of that slot (unique per community), and whether this call created it."""
+        """The round of that slot (unique per community), and whether it still has to be paired
+        (created now, or left unfinished by a crash: its report is written with its groups)."""
         async with self.transaction() as db:
-            cur = await db.execute(
+            await db.execute(
                 "INSERT INTO mock_rounds (community_id, scheduled_for, created_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (community_id, scheduled_for) DO NOTHING", (community_id, scheduled_for, iso(now)))
-            created = cur.rowcount == 1
-        row = await self._one("SELECT id FROM mock_rounds WHERE community_id = ? AND scheduled_for = ?",
+        row = await self._one("SELECT id, report FROM mock_rounds WHERE community_id = ? AND scheduled_for = ?",
                               (community_id, scheduled_for))
         assert row is not None
-        return int(row[0]), created
+        return int(row[0]), row[1] is None
+
+    async def unfinished_mock_rounds(self, community_id: int) -> list[aiosqlite.Row]:
+        return await self._all("SELECT * FROM mock_rounds WHERE community_id = ? AND report IS NULL ORDER BY id",
+                               (community_id,))
 
     async def mock_rounds(self, community_id: int, limit: int = 12) -> list[aiosqlite.Row]:
         """The most recent rounds first."""
@@ -722,12 +826,17 @@ class Store:
 
     async def save_groups(
         self, round_id: int, groups: Sequence[tuple[str, str | None, str, Sequence[int]]], items_for: Callable[[int], Sequence[OutboxItem]],
-        *, report: str, now: datetime,
-    ) -> list[int]:
-        """Store a round's groups (track, suggested time, packs JSON, members in order) and, in the same
-        transaction, the messages that announce them (`items_for(pair_id)`)."""
+        *, report: str, now: datetime, notices: Sequence[OutboxItem] = (),
+        optin_updates: Sequence[tuple[int, Mapping[str, Any]]] = (),
+    ) -> list[int] | None:
+        """Finish a round in one transaction: its report, groups (track, suggested time, packs JSON,
+        members in order), the messages that announce them (`items_for(pair_id)`), other notices and
+        opt-in changes. None when the round was already finished (by another process)."""
         ids: list[int] = []
         async with self.transaction() as db:
+            cur = await db.execute("UPDATE mock_rounds SET report = ? WHERE id = ? AND report IS NULL", (report, round_id))
+            if cur.rowcount != 1:
+                return None
             for track, suggested, packs, members in groups:
                 cur = await db.execute(
                     "INSERT INTO mock_pairs (round_id, track, suggested_time, packs, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -741,7 +850,10 @@ class Store:
                         (pair_id, member_id, "interviewer" if position == 0 else "interviewee", position))
                 for item in items_for(pair_id):
                     await self._enqueue_in(db, item, now)
-            await db.execute("UPDATE mock_rounds SET report = ? WHERE id = ?", (report, round_id))
+            for item in notices:
+                await self._enqueue_in(db, item, now)
+            for member_id, values in optin_updates:
+                await self._update_optin_in(db, member_id, values)
         return ids
 
     async def _enqueue_in(self, db: aiosqlite.Connection, item: OutboxItem, now: datetime) -> None:
