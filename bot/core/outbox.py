@@ -3,10 +3,15 @@
 The outbox is the transactional-outbox pattern: a message is written to the `outbox` table in the
 same transaction as the state it reports, under a unique key, so a restart or a second process can
 never create it twice. Delivery leases due rows to one process at a time (`claimed_until`), sends
-them through the `Chat` port (in order within a community, up to 16 communities at a time), and records the platform reference. A failed send is retried
-with exponential backoff (30 s, 1 min, 2 min, ... capped at 1 h) up to `MAX_ATTEMPTS`; a permanent
-error (the adapter raises `DeliveryError(permanent=True)`, e.g. a missing permission) stops the
-retries at once and tells the community's admins by DM what to fix.
+them through the `Chat` port (in order within a community, up to 16 communities at a time), and
+records the platform reference. Platform faults:
+- a send that gets no answer within `SEND_TIMEOUT_S` is cancelled and counts as a failure; a row
+  is only started while its lease outlasts that timeout, so no two processes send it at once;
+- a server error or timeout is retried with exponential backoff (30 s, 1 min, 2 min, ... capped at
+  1 h) up to `MAX_ATTEMPTS`; a rate limit (`DeliveryError.retry_after`) waits what the platform asked;
+- a permanent error (`DeliveryError(permanent=True)`, e.g. a missing permission) stops the retries
+  at once and tells the community's admins by DM what to fix.
+Every failure is recorded on its row (`attempts`, `last_error`, `not_before`) and logged.
 
 Producers only enqueue; whoever serves the member delivers after replying (the console after each
 command, the chat adapters after each interaction, the scheduler every minute), so a member sees
@@ -21,8 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from bot.core import failpoints
 from bot.core.clock import Clock
 from bot.core.messages import Message
 from bot.core.models import OutboxItem, OutboxRow
@@ -35,6 +41,7 @@ CONCURRENT_COMMUNITIES = 16
 MAX_ATTEMPTS = 8
 BASE_BACKOFF_S = 30.0
 MAX_BACKOFF_S = 3600.0
+SEND_TIMEOUT_S = 30.0
 
 
 def backoff(attempts: int) -> timedelta:
@@ -55,60 +62,78 @@ class Outbox:
         sent = 0
         gate = asyncio.Semaphore(CONCURRENT_COMMUNITIES)
 
-        async def send_all(group: list[OutboxRow]) -> int:
+        async def send_all(group: list[OutboxRow], lease_end: datetime) -> int:
+            done = 0
             async with gate:
-                return sum([await self._send(row) for row in group])
+                for row in group:
+                    # a send may take SEND_TIMEOUT_S: one that could outlive the lease is left to the next
+                    # claim, so two processes never send the same row at once
+                    if self.clock.now() + timedelta(seconds=SEND_TIMEOUT_S) >= lease_end:
+                        break
+                    done += await self._send(row)
+            return done
 
         while True:
+            lease_end = self.clock.now() + timedelta(seconds=LEASE_S)
             rows = await self.store.claim_outbox(now=self.clock.now(), lease_s=LEASE_S, limit=limit)
             if not rows:
                 return sent
+            failpoints.hit("outbox.claimed")
             # One community's messages go in order; different communities are sent concurrently.
             by_community: dict[int, list[OutboxRow]] = {}
             for row in rows:
                 by_community.setdefault(row.community_id, []).append(row)
             alerts_before = self._alerts
-            sent += sum(await asyncio.gather(*(send_all(g) for g in by_community.values())))
+            sent += sum(await asyncio.gather(*(send_all(g, lease_end) for g in by_community.values())))
             if len(rows) < limit and self._alerts == alerts_before:  # new admin alerts go out in this call too
                 return sent
 
     async def _send(self, row: OutboxRow) -> bool:
-        assert self.chat is not None
-        message = Message.from_dict(row.message)
         try:
-            if row.purpose == "space" and row.pair_id is not None:
-                community = await self.store.get_community(row.community_id)
-                if community is None:
-                    raise DeliveryError("the community no longer exists", permanent=True)
-                ref, members = await self.store.pair_space(row.pair_id)
-                if ref is None:  # opened once: a retry after a failed post reuses the space
-                    ref = await self.chat.open_pair_space(community, members, message.title)
-                    await self.store.set_pair_space(row.pair_id, ref)
-                await self.chat.post(community, ref, message)
-            elif row.member_id is not None:
-                member = await self.store.get_member(row.member_id)
-                if member is None:
-                    raise DeliveryError("the member no longer exists", permanent=True)
-                await self.chat.send_dm(member, message)
-                ref = f"dm:{member.id}"
-            else:
-                community = await self.store.get_community(row.community_id)
-                if community is None or not row.channel:
-                    raise DeliveryError("no channel to post in", permanent=True)
-                ref = await self.chat.post(community, row.channel, message)
+            ref = await asyncio.wait_for(self._call_chat(row), SEND_TIMEOUT_S)
         except Exception as exc:  # any adapter failure is recorded, never lost
+            if isinstance(exc, TimeoutError):
+                exc = DeliveryError(f"no answer from the platform within {SEND_TIMEOUT_S:g} s")
             permanent = isinstance(exc, DeliveryError) and exc.permanent
+            retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
             now = self.clock.now()
             give_up = permanent or row.attempts >= MAX_ATTEMPTS
+            wait = timedelta(seconds=retry_after) if retry_after is not None else backoff(row.attempts)
             await self.store.outbox_failed(row, str(exc) or type(exc).__name__,
-                                           retry_at=None if give_up else now + backoff(row.attempts), now=now)
+                                           retry_at=None if give_up else now + wait, now=now)
             log.warning("sending %s failed (attempt %d%s): %s", row.key, row.attempts,
-                        ", giving up" if give_up else "", exc)
+                        ", giving up" if give_up else f", next try in {wait.total_seconds():g} s", exc)
             if give_up and row.purpose != "dm":
                 await self._tell_admins(row, str(exc))
             return False
         await self.store.outbox_sent(row, ref, now=self.clock.now())
         return True
+
+    async def _call_chat(self, row: OutboxRow) -> str:
+        """One send through the port; returns the platform's reference to what was sent."""
+        assert self.chat is not None
+        message = Message.from_dict(row.message)
+        if row.purpose == "space" and row.pair_id is not None:
+            community = await self.store.get_community(row.community_id)
+            if community is None:
+                raise DeliveryError("the community no longer exists", permanent=True)
+            ref, members = await self.store.pair_space(row.pair_id)
+            if ref is None:  # opened once: a retry after a failed post reuses the space
+                ref = await self.chat.open_pair_space(community, members, message.title)
+                await self.store.set_pair_space(row.pair_id, ref)
+            await self.chat.post(community, ref, message)
+        elif row.member_id is not None:
+            member = await self.store.get_member(row.member_id)
+            if member is None:
+                raise DeliveryError("the member no longer exists", permanent=True)
+            await self.chat.send_dm(member, message)
+            ref = f"dm:{member.id}"
+        else:
+            community = await self.store.get_community(row.community_id)
+            if community is None or not row.channel:
+                raise DeliveryError("no channel to post in", permanent=True)
+            ref = await self.chat.post(community, row.channel, message)
+        return ref
 
     async def _tell_admins(self, row: OutboxRow, error: str) -> None:
         """A post that cannot be delivered is reported to the admins, once per failed message."""

@@ -26,11 +26,13 @@ from bot.core.models import (
 
 class DeliveryError(Exception):
     """An adapter could not deliver a message. `permanent` errors (a missing permission, an
-    unknown channel) are not retried; the message says what an admin must fix."""
+    unknown channel) are not retried; the message says what an admin must fix. A rate limit
+    carries the platform's `retry_after`."""
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.retry_after = retry_after  # a rate limit's own wait, in seconds, instead of the backoff
 
 
 class Chat(Protocol):
@@ -267,6 +269,18 @@ class Store(Protocol):
     async def points_history(
         self, member_ids: Sequence[int], *, since: datetime | None = None
     ) -> dict[int, list[tuple[datetime, int]]]: ...
+
+    # -- issue 10: data ownership
+
+    async def member_data_counts(self, member_id: int) -> dict[str, int]: ...
+
+    async def request_erasure(self, member_id: int, token_hash: str, *, now: datetime, expires_at: datetime) -> None: ...
+
+    async def erasure_request(self, member_id: int) -> Any: ...
+
+    async def erase_member(
+        self, member_id: int, token_hash: str, *, now: datetime, display_name: str
+    ) -> dict[str, int] | None: ...
 
 
 class Grader(Protocol):
