@@ -1,13 +1,15 @@
-"""Command line: console | discord | slack | questions validate|stats | db migrate."""
+"""Command line: console | discord | slack | questions validate|stats | db migrate|backup."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bot.config import Settings, load_settings
 from bot.core import failpoints
@@ -40,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     dsub = db.add_subparsers(dest="action", required=True, metavar="ACTION")
     migrate = dsub.add_parser("migrate", help="apply pending migrations (safe to run twice)")
     migrate.add_argument("--db", type=Path)
+    backup = dsub.add_parser("backup", help="copy the database while the bot runs (SQLite online backup), checked")
+    backup.add_argument("path", type=Path, help="the file to write (refused if it exists, unless --force)")
+    backup.add_argument("--db", type=Path, help="the database to copy (default: ONSITE_DB or the user data directory)")
+    backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
     return parser
 
 
@@ -86,6 +92,42 @@ async def cmd_migrate(settings: Settings) -> int:
     return 0
 
 
+def cmd_backup(settings: Settings, target: Path, *, force: bool) -> int:
+    """Copy the live database to `target` at one instant and print what the copy holds."""
+    source = settings.database
+    if not source.is_file():  # never create an empty database just to copy it
+        print(f"error: no database at {source} (set --db or ONSITE_DB)", file=sys.stderr)
+        return 1
+    if target.exists() and not force:
+        print(f"error: {target} exists; pass --force to replace it", file=sys.stderr)
+        return 1
+    if not target.parent.is_dir():
+        print(f"error: folder {target.parent} does not exist", file=sys.stderr)
+        return 1
+    try:
+        report = asyncio.run(_backup(source, target, force=force))
+    except (OSError, ValueError, sqlite3.Error) as exc:
+        print(f"error: backup failed: {exc}", file=sys.stderr)
+        return 1
+    tables = report["tables"]
+    print(f"backup of {source} -> {report['path']}")
+    print(f"size: {report['bytes']} bytes; schema version {report['schema_version']}; integrity_check: ok")
+    print(f"{len(tables)} tables, {sum(tables.values())} rows:")
+    for name, rows in tables.items():
+        print(f"  {name:<20} {rows:>9}")
+    return 0
+
+
+async def _backup(source: Path, target: Path, *, force: bool) -> dict[str, Any]:
+    from bot.store.sqlite import Store
+
+    store = await Store.open(source, migrate=False)
+    try:
+        return await store.backup_to(target, overwrite=force)
+    finally:
+        await store.close()
+
+
 async def cmd_console(settings: Settings, name: str | None, as_json: bool) -> int:
     from bot.adapters.console import run_console
 
@@ -111,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "questions":
             folder = args.dir or settings.questions_dir
             return cmd_validate(folder) if args.action == "validate" else cmd_stats(folder)
+        if args.command == "db" and args.action == "backup":
+            return cmd_backup(settings, args.path, force=args.force)
         if args.command == "db":
             return asyncio.run(cmd_migrate(settings))
         if args.command == "console":

@@ -376,6 +376,10 @@ def check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
+async def cmd_delete_my_data(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.privacy.delete_my_data(ctx.caller, args.get("confirm"))
+
+
         raise UsageError(f"{value!r} is not an IANA timezone such as Europe/Berlin or America/New_York.") from None
     return value
 
@@ -647,6 +651,15 @@ def core_table() -> CommandTable:
                     choices=("channel", "time", "timezone", "tracks", "reveal-time", "pattern",
                              "mock-day", "mock-time", "mock-cadence")),
                 Arg("value", "the new value", kind="rest"),
+    table.add(
+        Command(
+            "settings delete-my-data",
+            "Delete your submissions, stories, feedback and points in this community (asks you to confirm).",
+            cmd_delete_my_data,
+            (Arg("confirm", "the confirmation the first call shows you (confirm:<code>)"),),
+            examples=("/settings delete-my-data",),
+        )
+    )
             ),
             admin=True,
             examples=("/admin setup time 08:30", "/admin setup timezone Europe/Berlin",

@@ -19,6 +19,7 @@ from bot.core.outbox import Outbox
 from bot.core.plans import Plans
 from bot.core.ports import Chat, Grader, Store
 from bot.core.practice import Practice
+from bot.core.privacy import Privacy
 from bot.core.stories import Stories
 from bot.core.submissions import Submissions
 from bot.core.timed import Timed
@@ -55,6 +56,7 @@ class Services:
     plans: Plans = field(init=False)
     stories: Stories = field(init=False)
     cards: Cards = field(init=False)
+    privacy: Privacy = field(init=False)  # issue 10: /settings delete-my-data
 
     def __post_init__(self) -> None:
         self.practice = Practice(self.store, self.bank, self.clock)
@@ -63,6 +65,7 @@ class Services:
         self.stories = Stories(self.store, self.bank, self.clock)
         self.cards = Cards(self.store, self.leaderboard, self.clock, self.cards_dir or _cards_dir(self.store))
         self.submissions.after_verdict = self.timed.after_verdict
+        self.privacy = Privacy(self.store, self.clock)
 
     @classmethod
     def build(

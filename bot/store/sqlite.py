@@ -1058,6 +1058,176 @@ class Store:
             out[int(r[0])].append((datetime.fromisoformat(r[1]), int(r[2])))
         return out
 
+    # -- issue 10: data ownership (/settings delete-my-data, `db backup`) ------------------------
+
+    # What an erasure removes (or scrubs), one count per kind; `:m` is the member's id.
+    ERASURE_COUNTS: tuple[tuple[str, str], ...] = (
+        ("submissions", "SELECT COUNT(*) FROM submissions WHERE member_id = :m AND kind != 'written'"),
+        ("written_answers", "SELECT COUNT(*) FROM submissions WHERE member_id = :m AND kind = 'written'"),
+        ("votes_received", "SELECT COUNT(*) FROM votes WHERE submission_id IN (SELECT id FROM submissions WHERE member_id = :m)"),
+        ("votes_cast", "SELECT COUNT(*) FROM votes WHERE voter_id = :m"),
+        ("ledger_rows", "SELECT COUNT(*) FROM points_ledger WHERE member_id = :m"),
+        ("points", "SELECT COALESCE(SUM(points), 0) FROM points_ledger WHERE member_id = :m"),
+        ("stories", "SELECT COUNT(*) FROM stories WHERE member_id = :m"),
+        ("feedback_given", "SELECT COUNT(*) FROM mock_feedback WHERE from_member_id = :m"),
+        ("feedback_received", "SELECT COUNT(*) FROM mock_feedback WHERE to_member_id = :m AND from_member_id != :m"),
+        ("mock_optin", "SELECT COUNT(*) FROM mock_optins WHERE member_id = :m"),
+        ("avoid_entries", "SELECT COUNT(*) FROM mock_avoid WHERE member_id = :m OR avoided_member_id = :m"),
+        ("mock_checkins", "SELECT COUNT(*) FROM mock_pair_members WHERE member_id = :m"
+                          " AND (checked_in IS NOT NULL OR reported_no_show != 0)"),
+        ("timers", "SELECT COUNT(*) FROM timers WHERE member_id = :m"),
+        ("study_plans", "SELECT COUNT(*) FROM study_plans WHERE member_id = :m"),
+        ("practice_history", "SELECT COUNT(*) FROM practice_shown WHERE member_id = :m"),
+        ("messages_pending", "SELECT COUNT(*) FROM outbox WHERE member_id = :m AND sent_at IS NULL AND failed_at IS NULL"),
+        ("messages_sent", "SELECT COUNT(*) FROM outbox WHERE member_id = :m AND NOT (sent_at IS NULL AND failed_at IS NULL)"),
+        ("grading_jobs", "SELECT COUNT(*) FROM grading_jobs WHERE member_id = :m"),
+    )
+    # Child rows first, so foreign keys hold at every statement.
+    ERASURE_STATEMENTS: tuple[str, ...] = (
+        "DELETE FROM votes WHERE voter_id = :m OR submission_id IN (SELECT id FROM submissions WHERE member_id = :m)",
+        "DELETE FROM points_ledger WHERE member_id = :m",
+        "DELETE FROM grading_jobs WHERE member_id = :m",
+        "DELETE FROM submissions WHERE member_id = :m",
+        "DELETE FROM stories WHERE member_id = :m",
+        "DELETE FROM mock_feedback WHERE from_member_id = :m OR to_member_id = :m",
+        "DELETE FROM mock_optins WHERE member_id = :m",
+        "DELETE FROM mock_avoid WHERE member_id = :m OR avoided_member_id = :m",
+        "UPDATE mock_pair_members SET checked_in = NULL, reported_no_show = 0 WHERE member_id = :m",
+        "DELETE FROM timers WHERE member_id = :m",
+        "DELETE FROM study_plans WHERE member_id = :m",
+        "DELETE FROM practice_shown WHERE member_id = :m",
+        "DELETE FROM outbox WHERE member_id = :m",
+        "UPDATE members SET display_name = :name, timezone = NULL, hide_from_leaderboard = 0, last_seen_at = NULL"
+        " WHERE id = :m",
+    )
+
+    async def member_data_counts(self, member_id: int) -> dict[str, int]:
+        """What erasing the member would remove, per kind (shown before they confirm)."""
+        counts: dict[str, int] = {}
+        for key, sql in self.ERASURE_COUNTS:
+            async with self._db.execute(sql, {"m": member_id}) as cur:
+                row = await cur.fetchone()
+            counts[key] = int(row[0]) if row else 0
+        return counts
+
+    async def request_erasure(self, member_id: int, token_hash: str, *, now: datetime, expires_at: datetime) -> None:
+        """Record the one pending confirmation of a member (a new request replaces an older one)."""
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO erasure_requests (member_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (member_id) DO UPDATE SET token_hash = excluded.token_hash,"
+                " created_at = excluded.created_at, expires_at = excluded.expires_at, confirmed_at = NULL",
+                (member_id, token_hash, iso(now), iso(expires_at)))
+
+    async def erasure_request(self, member_id: int) -> aiosqlite.Row | None:
+        return await self._one("SELECT * FROM erasure_requests WHERE member_id = ?", (member_id,))
+
+    async def erase_member(
+        self, member_id: int, token_hash: str, *, now: datetime, display_name: str
+    ) -> dict[str, int] | None:
+        """Erase a member's data and recompute their community's standings from the ledger, in one
+        transaction; None (nothing changed) unless `token_hash` is their unexpired pending request."""
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "UPDATE erasure_requests SET confirmed_at = ? WHERE member_id = ? AND token_hash = ?"
+                " AND expires_at > ? AND confirmed_at IS NULL", (iso(now), member_id, token_hash, iso(now)))
+            if cur.rowcount != 1:
+                return None
+            async with db.execute("SELECT community_id, display_name FROM members WHERE id = ?", (member_id,)) as c:
+                member = await c.fetchone()
+            assert member is not None
+            community_id, old_name = int(member[0]), str(member[1])
+            counts: dict[str, int] = {}
+            for key, sql in self.ERASURE_COUNTS:
+                async with db.execute(sql, {"m": member_id}) as c:
+                    row = await c.fetchone()
+                counts[key] = int(row[0]) if row else 0
+            for sql in self.ERASURE_STATEMENTS:
+                await db.execute(sql, {"m": member_id, "name": display_name})
+            # names in stored pairing reports ("alice (until 2026-12-01)") become the anonymous name
+            async with db.execute("SELECT id, report FROM mock_rounds WHERE community_id = ? AND report IS NOT NULL",
+                                  (community_id,)) as c:
+                reports = list(await c.fetchall())
+            for round_id, text in reports:
+                report = json.loads(text)
+                changed = False
+                for key in ("paused", "unplaced"):
+                    entries = report.get(key) or []
+                    for i, entry in enumerate(entries):
+                        if isinstance(entry, str) and (entry == old_name or entry.startswith(old_name + " (")):
+                            entries[i] = display_name + entry[len(old_name):]
+                            changed = True
+                if changed:
+                    await db.execute("UPDATE mock_rounds SET report = ? WHERE id = ?", (json.dumps(report), round_id))
+            await db.execute("DELETE FROM standings WHERE community_id = ?", (community_id,))
+            for statement in split_statements(STANDINGS_REBUILD_SQL):
+                scoped = statement.replace("FROM points_ledger", "FROM (SELECT * FROM points_ledger"
+                                           " WHERE community_id = :community)")
+                await db.execute(scoped, {"community": community_id})
+            await db.execute("DELETE FROM erasure_requests WHERE member_id = ?", (member_id,))
+        return counts
+
+    async def backup_to(self, target: str | Path, *, overwrite: bool = False) -> dict[str, Any]:
+        """Copy the database as it is at one instant to `target`, checked before it takes that name.
+
+        SQLite's online backup in a single step reads one snapshot (in WAL mode writers in other
+        processes carry on meanwhile); the copy goes to a temp file in the target's folder, is switched
+        to a self-contained rollback journal, passes `PRAGMA integrity_check`, is synced, and only
+        then is linked (or, with `overwrite`, renamed) into place.
+        """
+        import os
+        import tempfile
+
+        target = Path(target)
+
+        def prepare() -> Path:
+            if target.exists() and not overwrite:
+                raise FileExistsError(f"{target} exists; pass --force to replace it")
+            if target.resolve() == Path(self.path).resolve():
+                raise ValueError("the backup cannot replace the database it copies")
+            fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            os.close(fd)
+            return Path(tmp_name)
+
+        tmp = await asyncio.to_thread(prepare)
+        dst = sqlite3.connect(tmp, check_same_thread=False, isolation_level=None)
+
+        def cleanup() -> None:
+            dst.close()
+            tmp.unlink(missing_ok=True)
+
+        try:
+            await self._db.backup(dst, pages=-1)
+
+            def verify() -> dict[str, Any]:
+                dst.execute("PRAGMA journal_mode = DELETE")
+                problems = [str(r[0]) for r in dst.execute("PRAGMA integrity_check")]
+                if problems != ["ok"]:
+                    raise sqlite3.DatabaseError(f"the copy failed PRAGMA integrity_check: {'; '.join(problems[:5])}")
+                tables = [str(r[0]) for r in dst.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+                counts = {t: int(dst.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0]) for t in tables}
+                version = int(dst.execute("PRAGMA user_version").fetchone()[0])
+                dst.close()
+                with open(tmp, "rb") as f:
+                    os.fsync(f.fileno())
+                if overwrite:
+                    os.replace(tmp, target)
+                else:
+                    os.link(tmp, target)  # fails if the target appeared meanwhile; never overwrites
+                    tmp.unlink()
+                dir_fd = os.open(target.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+                return {"path": str(target), "bytes": target.stat().st_size, "schema_version": version,
+                        "integrity": "ok", "tables": counts}
+
+            return await asyncio.to_thread(verify)
+        finally:
+            await asyncio.to_thread(cleanup)
+
 
 STANDINGS_REBUILD_SQL = """
 INSERT INTO standings (community_id, period, track, member_id, points, solved, last_at)
