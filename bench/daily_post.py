@@ -40,13 +40,13 @@ class FakeChat:
         self.latency_s = latency_s
         self.posts = 0
 
-    async def post(self, community: Community, channel: str, message: Message) -> str:
+    async def post(self, community: Community, channel: str, message: Message, *, key: str = "") -> str:
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         self.posts += 1
         return f"m{self.posts}"
 
-    async def send_dm(self, member: Member, message: Message) -> None:
+    async def send_dm(self, member: Member, message: Message, *, key: str = "") -> None:
         return None
 
     async def open_pair_space(self, community: Community, members: Sequence[Member], title: str) -> str:

@@ -70,12 +70,12 @@ class RecordingChat:
             self.fail_next -= 1
             raise self.fail_with
 
-    async def post(self, community: Community, channel: str, message: Message) -> str:
+    async def post(self, community: Community, channel: str, message: Message, *, key: str = "") -> str:
         self._maybe_fail()
         self.sent.append(("post", channel, message))
         return f"msg-{len(self.sent)}"
 
-    async def send_dm(self, member: Member, message: Message) -> None:
+    async def send_dm(self, member: Member, message: Message, *, key: str = "") -> None:
         self._maybe_fail()
         self.sent.append(("dm", member.display_name, message))
 

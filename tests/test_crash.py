@@ -184,7 +184,7 @@ def test_killed_while_writing_the_ledger_leaves_no_partial_points(tmp_path: Path
     code, out = console(db, script if kind == "theory" else "/admin clock 2026-11-23T09:06\n/help\n")
     assert code == 0
     assert rows(db, "SELECT COUNT(*) FROM submissions") == [(1,)]
-    reasons = sorted(r[0] for r in rows(db, "SELECT reason FROM points_ledger"))
+    reasons = sorted(str(r[0]) for r in rows(db, "SELECT reason FROM points_ledger"))
     assert reasons == ["early", "solve"]  # the solve and the daily early bonus, each once
     assert_consistent(db)
     if kind == "code":

@@ -102,11 +102,11 @@ class ConsoleChat:
         self._refs += 1
         return f"{prefix}-{self._refs}"
 
-    async def post(self, community: Community, channel: str, message: Message) -> str:
+    async def post(self, community: Community, channel: str, message: Message, *, key: str = "") -> str:
         self.output.emit(message, f"space:{channel}" if channel.startswith("space-") else f"channel:#{channel}")
         return self._ref("post")
 
-    async def send_dm(self, member: Member, message: Message) -> None:
+    async def send_dm(self, member: Member, message: Message, *, key: str = "") -> None:
         self.output.emit(message, f"dm:{member.display_name}")
 
     async def open_pair_space(self, community: Community, members: Sequence[Member], title: str) -> str:

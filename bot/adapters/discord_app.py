@@ -31,8 +31,9 @@ Decisions (see DESIGN.md for the layers):
 - Posts: the community's channel is stored as a channel id (`/admin setup channel #daily`; a
   plain name is resolved to the id). Missing permissions are checked before sending and reported
   as a permanent `DeliveryError` naming them ("missing permission Send Messages in #daily"); 5xx
-  and rate limits are transient. Each post carries a nonce derived from its content with
-  `enforce_nonce`, so a retry after a lost response is not posted twice. Posts with a Discuss
+  and rate limits are transient (a limit longer than discord.py waits itself comes back with its
+  `retry_after`). Each post and DM carries a nonce derived from its outbox key with
+  `enforce_nonce`, so a retry after a lost response or a timeout is not posted twice. Posts with a Discuss
   button get a public thread named after the question.
 - Pair spaces are private threads in the community's channel with the members added; without the
   permission to create them, the members get DMs instead.
@@ -332,14 +333,17 @@ def delivery_error(exc: Exception, where: str) -> Exception:
         return DeliveryError(f"missing permission or access in {where} ({exc.text or exc.status})", permanent=True)
     if isinstance(exc, discord.NotFound):
         return DeliveryError(f"unknown channel {where}: it was deleted or the bot cannot see it", permanent=True)
+    if isinstance(exc, discord.RateLimited):  # discord.py waits out short limits itself; this one was too long
+        return DeliveryError(f"Discord rate limit in {where}", retry_after=exc.retry_after)
     if isinstance(exc, discord.HTTPException) and exc.status < 500 and exc.status != 429:
         return DeliveryError(f"Discord refused the message in {where}: {exc.text or exc.status}", permanent=True)
     return DeliveryError(f"Discord is unavailable ({exc}); will retry")
 
 
-def post_nonce(community: Community, channel: str, message: Message) -> str:
-    """Same post, same nonce: with enforce_nonce Discord drops a retried duplicate."""
-    raw = json.dumps([community.id, channel, message.to_dict()], sort_keys=True).encode()
+def post_nonce(key: str, message: Message) -> str:
+    """Same outbox row, same nonce: with enforce_nonce Discord drops a retried duplicate. The
+    content is mixed in so that two different messages under one key never collide."""
+    raw = json.dumps([key, message.to_dict()], sort_keys=True).encode()
     return hashlib.sha256(raw).hexdigest()[:25]
 
 
@@ -394,7 +398,7 @@ class DiscordChat:
                 lacking = [p for p in lacking if p == base or p not in implied]
         return [PERMISSION_NAMES[p] for p in lacking]
 
-    async def post(self, community: Community, channel: str, message: Message) -> str:
+    async def post(self, community: Community, channel: str, message: Message, *, key: str = "") -> str:
         """Post in a channel, or in a pair space (`thread:<id>`, or `dm:<user ids>` when it fell back to DMs)."""
         if channel.startswith("dm:"):
             return await self._post_to_dms(community, channel, message)
@@ -407,7 +411,7 @@ class DiscordChat:
         if lacking:
             raise DeliveryError(f"missing permission {', '.join(lacking)} in #{target.name}", permanent=True)
         try:
-            sent = await target.send(**rendered.kwargs(), nonce=post_nonce(community, channel, message))
+            sent = await target.send(**rendered.kwargs(), nonce=post_nonce(key or f"{community.id}:{channel}", message))
         except discord.HTTPException as exc:
             raise delivery_error(exc, f"#{target.name}") from exc
         # The message is out: from here on nothing may raise, or the outbox would post it again.
@@ -436,7 +440,7 @@ class DiscordChat:
             return None
         return thread.id
 
-    async def send_dm(self, member: Member, message: Message) -> None:
+    async def send_dm(self, member: Member, message: Message, *, key: str = "") -> None:
         user_id = int(member.external_id)
         guild_id = None
         if isinstance(self.client, OnsiteClient) and message.buttons:
@@ -444,7 +448,7 @@ class DiscordChat:
             guild_id = community.external_id if community is not None else None
         try:
             user = self.client.get_user(user_id) or await self.client.fetch_user(user_id)
-            await user.send(**render(message, guild_id=guild_id).kwargs())
+            await user.send(**render(message, guild_id=guild_id).kwargs(), nonce=post_nonce(key or member.external_id, message))
         except discord.HTTPException as exc:
             raise delivery_error(exc, member.display_name) from exc
 
@@ -522,6 +526,8 @@ class OnsiteClient(discord.AutoShardedClient):
     ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
+        # a rate limit longer than this raises RateLimited, so the outbox reschedules instead of hanging
+        options.setdefault("max_ratelimit_timeout", 20.0)
         super().__init__(intents=intents, allowed_mentions=NO_MENTIONS, **options)
         self._services = services
         self.table = table or core_table()

@@ -336,7 +336,11 @@ def delivery_error(exc: SlackApiError, where: str) -> DeliveryError:
     if template is not None:
         detail = str(exc.response.get("needed", "")) if exc.response is not None else ""
         return DeliveryError(template.format(where=where, detail=detail or "see the manifest"), permanent=True)
-    return DeliveryError(f"Slack answered {code or exc}", permanent=False)
+    retry_after = None
+    if exc.response is not None and exc.response.status_code == 429:  # still limited after the SDK's own retries
+        header = (exc.response.headers or {}).get("Retry-After") or (exc.response.headers or {}).get("retry-after")
+        retry_after = float(header) if header and str(header).isdigit() else 60.0
+    return DeliveryError(f"Slack answered {code or exc}", permanent=False, retry_after=retry_after)
 
 
 class SlackChat:
@@ -351,7 +355,7 @@ class SlackChat:
         """The client of a workspace (one token: the same client; an OAuth install store would look it up)."""
         return self.client
 
-    async def post(self, community: Community, channel: str, message: Message) -> str:
+    async def post(self, community: Community, channel: str, message: Message, *, key: str = "") -> str:
         target = channel.strip().lstrip("#")
         where = f"#{target}"
         try:
@@ -368,7 +372,7 @@ class SlackChat:
             self._dm_channels[user_id] = resp["channel"]["id"]
         return self._dm_channels[user_id]
 
-    async def send_dm(self, member: Member, message: Message) -> None:
+    async def send_dm(self, member: Member, message: Message, *, key: str = "") -> None:
         try:
             channel = await self.dm_channel(member.external_id)
             await self.client.chat_postMessage(channel=channel, **self.renderer.payload(message))

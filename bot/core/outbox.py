@@ -17,9 +17,10 @@ Producers only enqueue; whoever serves the member delivers after replying (the c
 command, the chat adapters after each interaction, the scheduler every minute), so a member sees
 their own reply before the public line it caused.
 
-The one window left: a process that dies after the platform accepted a message and before the
-`sent_at` update commits will send it again once the lease (60 s) expires. Adapters narrow it with
-platform idempotency where it exists (Discord's message nonce).
+The one window left: a process that dies (or a send that times out) after the platform accepted a
+message and before the `sent_at` update commits will send it again. Adapters close it with platform
+idempotency where it exists: the outbox key goes to `Chat.post`/`send_dm`, and Discord's message
+nonce is derived from it. Slack has no such key, so there the window stays open.
 """
 
 from __future__ import annotations
@@ -121,18 +122,18 @@ class Outbox:
             if ref is None:  # opened once: a retry after a failed post reuses the space
                 ref = await self.chat.open_pair_space(community, members, message.title)
                 await self.store.set_pair_space(row.pair_id, ref)
-            await self.chat.post(community, ref, message)
+            await self.chat.post(community, ref, message, key=row.key)
         elif row.member_id is not None:
             member = await self.store.get_member(row.member_id)
             if member is None:
                 raise DeliveryError("the member no longer exists", permanent=True)
-            await self.chat.send_dm(member, message)
+            await self.chat.send_dm(member, message, key=row.key)
             ref = f"dm:{member.id}"
         else:
             community = await self.store.get_community(row.community_id)
             if community is None or not row.channel:
                 raise DeliveryError("no channel to post in", permanent=True)
-            ref = await self.chat.post(community, row.channel, message)
+            ref = await self.chat.post(community, row.channel, message, key=row.key)
         return ref
 
     async def _tell_admins(self, row: OutboxRow, error: str) -> None:

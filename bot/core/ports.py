@@ -38,11 +38,13 @@ class DeliveryError(Exception):
 class Chat(Protocol):
     """Outbound chat: the only way the core sends anything on its own initiative."""
 
-    async def post(self, community: Community, channel: str, message: Message) -> str:
-        """Post in a channel; returns a platform reference to the posted message."""
+    async def post(self, community: Community, channel: str, message: Message, *, key: str = "") -> str:
+        """Post in a channel; returns a platform reference to the posted message. `key` is the
+        outbox key, the same on every retry: a platform with idempotency keys uses it to drop a
+        retried duplicate."""
         ...
 
-    async def send_dm(self, member: Member, message: Message) -> None: ...
+    async def send_dm(self, member: Member, message: Message, *, key: str = "") -> None: ...
 
     async def open_pair_space(self, community: Community, members: Sequence[Member], title: str) -> str:
         """Open a private space for a mock-interview group; returns its reference."""
