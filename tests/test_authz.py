@@ -274,6 +274,12 @@ async def build_world(tmp_path: Path, bank: Bank, *, a_platform: str, a_external
     world = World(services, store, clock, chat, path, a, b, Caller(ann_m, a, True), Caller(al_m, a, False),
                   Caller(zed_m, b, True), Caller(quill_m, b, False))
 
+    # A never runs behavioral rounds: a behavioral question B reveals stays unrevealed in A, where Al
+    # answered it as practice (B's reveal must not open A's answers)
+    world.a = a = await store.update_community(a.id, tracks=("coding", "ml-coding", "ml-theory", "system-design"))
+    world.ann, world.al = Caller(ann_m, a, True), Caller(al_m, a, False)
+    assert not (await run_as(world, world.al, f"/submit conflict-lite {WRITTEN.replace('BSECRETANSWER', 'ALPRACTICE')}")).is_error
+
     # B: a round, answers of every kind, stories, a plan, a timer, a mock round with feedback
     zed, quill = world.zed, world.quill
     assert not (await run_as(world, zed, "/admin post-now")).is_error
@@ -315,9 +321,18 @@ async def build_world(tmp_path: Path, bank: Bank, *, a_platform: str, a_external
     for row in await store.outbox_rows(b.id):  # buttons of everything B was sent (check-ins, posts, reveals)
         world.b_buttons += list(Message.from_dict(row.message).buttons)
 
-    # A: its own round (the same questions: the bank has one per track), its own mock round
+    # A: its own round, posted by the tick above (the same questions: the bank has one per track);
+    # written answers, then the next day both communities have revealed the design question
     ann, al = world.ann, world.al
-    await run_as(world, ann, "/admin post-now")  # (the tick above may have posted it already)
+    a_round = await store.daily_posts_on(a.id, clock.now().date())
+    assert {p.question_id for p in a_round} >= {today["system-design"]}
+    for caller in (ann, al):
+        reply = await run_as(world, caller, f"/submit {today['system-design']} {WRITTEN.replace('BSECRETANSWER', 'AOWN')}")
+        assert not reply.is_error, reply
+    clock.advance(timedelta(days=1))
+    await services.tick()
+    assert await store.revealed_post(a.id, today["system-design"]) is not None
+    assert await store.revealed_post(a.id, today["behavioral"]) is None
     await run_as(world, al, f"/submit {theory} B")
     for caller in (ann, al):
         await run_as(world, caller, "/mock join coding senior UTC daily 0-24")
@@ -493,3 +508,19 @@ async def test_b_is_intact_and_still_works_for_its_own_members(world: World) -> 
 
 def _member(m: Member) -> str:  # pragma: no cover - debugging aid
     return f"{m.id}:{m.display_name}@{m.community_id}"
+
+
+async def test_a_reveal_in_one_community_opens_and_closes_nothing_in_another(world: World) -> None:
+    """Reveal state is per community: B revealed the behavioral question, A never posted it."""
+    behavioral = world.ids["b_behavioral"]
+    answers = await dispatch_line(ctx(world.services, world.al), f"/answers {behavioral}")
+    assert answers.is_error and "after its reveal" in answers.body, answers  # A's own practice answer stays closed
+    vote = await dispatch_line(ctx(world.services, world.ann), f"/vote {behavioral} Al")
+    assert vote.is_error and "after its reveal" in vote.body, vote
+    # ...and still open for submissions in A (closed only where it was revealed)
+    submitted = await dispatch_line(ctx(world.services, world.ann), f"/submit {behavioral} {WRITTEN}")
+    assert not submitted.is_error and "revealed" not in submitted.plain_text(), submitted
+    # the design question was revealed in both: A reads A's answers only
+    shown = (await dispatch_line(ctx(world.services, world.al), world.line("/answers {b_written}"))).plain_text()
+    assert "AOWN" in shown and "Ann" in shown
+    assert not [s for s in B_SECRETS if s in shown]
