@@ -28,6 +28,8 @@ WRITER = textwrap.dedent("""
 
     async def main(path: str, ready: Path, stop: Path) -> None:
         store = await Store.open(path)
+        # every commit stays in the WAL: a copy that reads only the main file (a plain file copy) misses them all
+        await store._db.execute("PRAGMA wal_autocheckpoint = 0")
         start = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
         community = await store.ensure_community("console", "local", "Local community", now=start, channel="daily")
         members = [await store.ensure_member(community.id, f"w{i}", f"writer{i:02d}", now=start) for i in range(25)]
@@ -167,3 +169,19 @@ def test_backup_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     assert same.returncode == 1 and "cannot replace the database it copies" in same.stderr
     assert rows(live, "PRAGMA integrity_check") == [("ok",)]
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
+
+
+async def test_store_backup_never_overwrites_unless_told(store: Store, tmp_path: Path) -> None:
+    """The store refuses too (not only the CLI), and links the checked copy into place instead of renaming."""
+    target = tmp_path / "kept.db"
+    await asyncio.to_thread(target.write_text, "precious")
+    try:
+        await store.backup_to(target)
+    except FileExistsError:
+        pass
+    else:
+        raise AssertionError("an existing file was overwritten")
+    assert await asyncio.to_thread(target.read_text) == "precious"
+    report = await store.backup_to(target, overwrite=True)
+    assert report["integrity"] == "ok" and report["tables"]["communities"] == 0
+    assert rows(target, "PRAGMA journal_mode") == [("delete",)]  # self-contained: no -wal file to carry along
