@@ -571,8 +571,9 @@ class OnsiteClient(discord.AutoShardedClient):
     async def context(self, interaction: discord.Interaction, dm_guild: str | None = None) -> Context | None:
         """The community (this guild) and the member; None, after telling the user, outside a server.
 
-        A button in a DM names its server (`dm_guild`); there the member's stored admin flag applies,
-        since a DM carries no server permissions."""
+        A button in a DM names its server (`dm_guild`); there the caller must already be a member by
+        exact user id (never by a display name, which anyone can set to someone's id), and is never
+        an admin: a DM carries no server permissions and the stored flag may be stale."""
         store = self.services.store
         now = self.services.clock.now()
         user = interaction.user
@@ -583,10 +584,10 @@ class OnsiteClient(discord.AutoShardedClient):
                 found = next((c for c in await store.list_communities()
                               if c.platform == PLATFORM and c.external_id == dm_guild), None)
             member = await store.find_member(found.id, str(user.id)) if found is not None else None
-            if found is None or member is None:
+            if found is None or member is None or member.external_id != str(user.id):
                 await self.reply(interaction, error("Onsite works inside a server: use its commands there."))
                 return None
-            return Context(self.services, Caller(member, found, is_admin=member.is_admin), self.table, PLATFORM)
+            return Context(self.services, Caller(member, found, is_admin=False), self.table, PLATFORM)
         guild = interaction.guild
         name = (guild.name if guild is not None and guild.name else None) or f"Discord server {interaction.guild_id}"
         community = await store.ensure_community(PLATFORM, str(interaction.guild_id), name, now=now,
