@@ -29,7 +29,8 @@ Decisions, so the next reader does not have to rediscover them:
   in member-controlled text; Markdown bold becomes mrkdwn bold, `/command` mentions become
   `/onsite command`, and `#C0123` channel ids become channel links.
 - Communities are workspaces (`team_id`), named from `team.info`. Members are Slack users; workspace
-  admins and owners (`users.info`, cached for `USER_TTL_S`) are the community's admins.
+  admins and owners (`users.info`, cached for `USER_TTL_S`) are the community's admins. When
+  `users.info` fails the caller is not an admin for that request (fail closed, not cached).
 - Outbound (`SlackChat`): `chat.postMessage`; `not_in_channel` / `channel_not_found` / `is_archived`
   and token or scope problems are permanent `DeliveryError`s that tell the admin what to fix
   ("invite it with /invite @Onsite"); rate limits (429 + Retry-After) and 5xx are retried by the
@@ -470,9 +471,9 @@ class SlackAdapter:
             name = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
             admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
             person = _Person(str(name or fallback_name or user_id), admin, time.monotonic())
-        except SlackApiError as exc:
+        except SlackApiError as exc:  # fail closed: no admin rights we cannot confirm, and ask again next time
             log.warning("users.info %s failed: %s", user_id, exc)
-            person = _Person(fallback_name or user_id, known.is_admin if known else False, time.monotonic())
+            return _Person(known.name if known else fallback_name or user_id, False, time.monotonic())
         self._people[key] = person
         return person
 
