@@ -115,7 +115,8 @@ def read_dotenv(path: Path) -> dict[str, str]:
             continue
         match = ENV_LINE.match(line)
         if not match:
-            raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {line[:40]!r}")
+            # the line itself is not shown: a malformed line is often a pasted token
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE (the line is not shown, it may hold a secret)")
         key, value = match.groups()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]

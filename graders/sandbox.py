@@ -134,6 +134,17 @@ def _bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
+@functools.lru_cache(maxsize=1)
+def _shield_judge() -> None:
+    """Rlimit tier without root: the sandbox runs as the judge's own uid, so it could read the judge's
+    /proc/<pid>/environ (tokens) and memory. A non-dumpable judge makes those root-only."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE = 0
+        raise SandboxError(f"prctl(PR_SET_DUMPABLE) failed: {os.strerror(ctypes.get_errno())}")
+
+
 def _bwrap_args(bwrap: str, *, root: bool, disk_bytes: int) -> list[str]:
     """The bubblewrap command line: namespaces and a minimal read-only filesystem."""
     lay = _python_layout()
@@ -517,6 +528,8 @@ def _run_in_slot(code: str, spec: CodeSpec, tier: str, uid: int | None, t0: floa
         popen_user: dict[str, Any] = {}
     else:
         prefix = []
+        if uid is None:
+            _shield_judge()
         workdir = tempfile.mkdtemp(prefix="run-", dir=_private_base())
         last_run.workdir = workdir
         home = cwd = workdir
