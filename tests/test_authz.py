@@ -23,7 +23,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -140,8 +140,9 @@ async def test_help_hides_admin_commands_from_members(wired: Services, admin: Ca
 
 
 def run_console(tmp_path: Path, script: str) -> subprocess.CompletedProcess[str]:
+    far = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:00")  # no post falls due while the script runs
     env = {"PATH": "/usr/bin:/bin", "ONSITE_QUESTIONS": str(FIXTURE_BANK), "XDG_DATA_HOME": str(tmp_path / "data"),
-           "USER": "tester", "HOME": str(tmp_path)}
+           "USER": "tester", "HOME": str(tmp_path), "ONSITE_POST_TIME": far}
     return subprocess.run([sys.executable, "-m", "bot", "console", "--db", str(tmp_path / "c.db"), "--json"],
                           input=script, capture_output=True, text=True, timeout=90, cwd=REPO, env=env)
 
@@ -162,7 +163,8 @@ def test_console_refuses_admin_commands_after_as(tmp_path: Path) -> None:
     con = sqlite3.connect(tmp_path / "c.db")
     try:
         row = con.execute("SELECT channel, post_time, timezone, tracks, reveal_time FROM communities").fetchone()
-        assert row == ("daily", "09:00", "UTC", "coding,ml-coding,ml-theory,system-design,behavioral", None)
+        assert row[0] == "daily" and row[2:] == ("UTC", "coding,ml-coding,ml-theory,system-design,behavioral", None)
+        assert row[1] != "07:00"  # the time /admin setup tried to set
         for table in ("daily_posts", "mock_rounds", "outbox", "points_ledger"):
             assert con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0, table
         assert con.execute("SELECT display_name, is_admin FROM members ORDER BY id").fetchall() == [
@@ -181,7 +183,7 @@ def test_console_json_output_is_refused_the_same_for_a_name_that_looks_like_the_
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert out[1]["body"] == "Only community admins can use /admin setup."
     fields = {f["name"]: f["value"] for f in out[3]["fields"]}
-    assert fields["Post time"].startswith("09:00")
+    assert not fields["Post time"].startswith("05:00")
 
 
 # -- isolation: a world with two communities -----------------------------------------------------------
@@ -259,7 +261,6 @@ async def build_world(tmp_path: Path, bank: Bank, *, a_platform: str, a_external
                       a_member_ids: tuple[str, str]) -> World:
     path = tmp_path / "two.db"
     store = await Store.open(path)
-    from datetime import UTC, datetime
 
     clock = FixedClock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
     chat = RecordingChat()
