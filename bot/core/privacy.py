@@ -25,8 +25,8 @@ Decisions:
   history (who they were grouped with, for their check-ins and for pairing), so the member's
   `mock_pair_members` rows stay, with their check-in and no-show marks cleared. The platform id
   is kept too, so someone who comes back is the same account starting from zero (their name
-  returns with their next command); their id, community, admin flag and join date are not data
-  they contributed. Names in stored pairing reports are replaced by the anonymous name.
+  returns with their next command on Discord and Slack, on the console with the next `/as` or
+  start); their id, community, admin flag and join date are not data they contributed. Names in stored pairing reports are replaced by the anonymous name.
 - Not touched: what others earned because of the member (feedback points of a partner, vote points
   an author got from their vote) belongs to those others; channel posts already sent (reveals
   naming first solvers, pair-space intros) live on the platform, which we cannot edit.
