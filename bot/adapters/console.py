@@ -171,11 +171,14 @@ class Console:
         self.caller = Caller(member, community, is_admin=True)
         self.watermark = now
 
-    async def _refresh_community(self) -> Caller:
+    async def _refresh_caller(self) -> Caller:
+        """The caller as stored now: settings, names and an erasure change between commands."""
         assert self.caller is not None
-        community = await self.app.services.store.get_community(self.caller.community.id)
-        assert community is not None
-        self.caller = Caller(self.caller.member, community, self.caller.is_admin)
+        store = self.app.services.store
+        community = await store.get_community(self.caller.community.id)
+        member = await store.get_member(self.caller.member.id)
+        assert community is not None and member is not None
+        self.caller = Caller(member, community, self.caller.is_admin)
         return self.caller
 
     # -- console-only commands -------------------------------------------------------------------
@@ -237,7 +240,7 @@ class Console:
         text = line.strip()
         if not text or text.startswith("#"):
             return None
-        caller = await self._refresh_community()
+        caller = await self._refresh_caller()
         ctx = Context(self.app.services, caller, self.table, PLATFORM, read_local_file)
         reply = await dispatch_line(ctx, text)
         self.output.emit(reply)
