@@ -35,6 +35,8 @@ from bot.core.models import (
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_FILE_BYTES = 512 * 1024
+MAX_DEPTH = 32  # nesting levels; libyaml's composer recurses in C and crashes the process on deep input
+MAX_VALUES = 100_000  # values after expanding aliases: refuses "billion laughs" bombs
 MIN_CODE_TESTS = 8
 COMPARE_MODES = ("exact", "float", "unordered", "unordered_float")
 CHOICE_LETTERS = "ABCDEFGH"
@@ -84,6 +86,12 @@ def _mapping_no_duplicates(loader: Any, node: yaml.MappingNode, deep: bool = Fal
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{_kind(key)} cannot be a key", key_node.start_mark
+            ) from None
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -93,6 +101,66 @@ def _mapping_no_duplicates(loader: Any, node: yaml.MappingNode, deep: bool = Fal
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_no_duplicates)
+
+
+def _scalar_or_yaml_error(constructor: Any) -> Any:
+    """PyYAML's scalar constructors raise ValueError, KeyError or AttributeError on values like
+    `2026-13-45`, `!!bool maybe`, `!!timestamp nope` or a 5000-digit int; make them YAML errors."""
+
+    def construct(loader: Any, node: yaml.ScalarNode) -> Any:
+        try:
+            return constructor(loader, node)
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError):
+            value = str(node.value)
+            value = value if len(value) <= 40 else value[:37] + "..."
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {value!r} as {kind}", node.start_mark
+            ) from None
+
+    return construct
+
+
+for _tag in ("bool", "int", "float", "timestamp"):
+    _full_tag = f"tag:yaml.org,2002:{_tag}"
+    _StrictLoader.add_constructor(_full_tag, _scalar_or_yaml_error(_SafeBase.yaml_constructors[_full_tag]))
+
+
+def _check_shape(text: str) -> str | None:
+    """Why the document must not be composed (too deep, alias bomb, recursive alias), else None.
+
+    Runs over libyaml's event stream, which does not recurse, before the composer, which does."""
+    sizes: dict[str, tuple[int, int]] = {}  # anchor: (values, levels) of the anchored node
+    frames: list[list[Any]] = []  # open collections: [anchor, values before it, deepest level inside]
+    total = 0
+    for event in yaml.parse(text, Loader=_SafeBase):
+        if isinstance(event, yaml.CollectionStartEvent):
+            frames.append([event.anchor, total, len(frames) + 1])
+            total += 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, start, deepest = frames.pop()
+            if frames:
+                frames[-1][2] = max(frames[-1][2], deepest)
+            if anchor is not None:
+                sizes[anchor] = (total - start, deepest - len(frames))
+        elif isinstance(event, yaml.ScalarEvent):
+            total += 1
+            if event.anchor is not None:
+                sizes[event.anchor] = (1, 0)
+        elif isinstance(event, yaml.AliasEvent):
+            if any(frame[0] == event.anchor for frame in frames):
+                return f"has a recursive alias: *{event.anchor} inside &{event.anchor}"
+            values, levels = sizes.get(event.anchor or "", (1, 0))  # an unknown anchor is the composer's error
+            total += values
+            if frames:
+                frames[-1][2] = max(frames[-1][2], len(frames) + levels)
+        else:
+            continue
+        if frames and frames[-1][2] > MAX_DEPTH:
+            return f"nests more than {MAX_DEPTH} levels deep"
+        if total > MAX_VALUES:
+            return f"holds more than {MAX_VALUES:,} values once aliases are expanded"
+    return None
 
 
 # -- field checks ---------------------------------------------------------------------------------
@@ -138,10 +206,11 @@ def canonical_topic(topic: str) -> str:
 
 def _number(d: Mapping[str, Any], key: str, lo: float, hi: float) -> float:
     value = d[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or (isinstance(value, float) and not math.isfinite(value)):
         raise _Invalid(key, f"must be a number, got {_kind(value)}")
     if not lo <= value <= hi:
-        raise _Invalid(key, f"must be between {lo:g} and {hi:g}, got {value:g}")
+        got = f"{value:g}" if isinstance(value, float) or abs(value) < 10**15 else f"a number of {len(str(abs(value)))} digits"
+        raise _Invalid(key, f"must be between {lo:g} and {hi:g}, got {got}")
     return float(value)
 
 
@@ -197,7 +266,7 @@ def _tests(d: Mapping[str, Any]) -> tuple[TestCase, ...]:
         where = f"tests[{i}]"
         if not isinstance(item, dict):
             raise _Invalid(where, f"must be a mapping with args and expected, got {_kind(item)}")
-        unknown = sorted(set(item) - set(TEST_FIELDS))
+        unknown = sorted(set(item) - set(TEST_FIELDS), key=str)
         if unknown:
             raise _Invalid(f"{where}.{unknown[0]}", f"unknown field (allowed: {', '.join(TEST_FIELDS)})")
         for key in ("args", "expected"):
@@ -239,13 +308,16 @@ def _rubric(d: Mapping[str, Any]) -> tuple[RubricPoint, ...]:
         where = f"rubric[{i}]"
         if not isinstance(item, dict):
             raise _Invalid(where, f"must be a mapping with point and description, got {_kind(item)}")
-        unknown = sorted(set(item) - set(RUBRIC_FIELDS))
+        unknown = sorted(set(item) - set(RUBRIC_FIELDS), key=str)
         if unknown:
             raise _Invalid(f"{where}.{unknown[0]}", f"unknown field (allowed: {', '.join(RUBRIC_FIELDS)})")
         for key in ("point", "description"):
             if not isinstance(item.get(key), str) or not item[key].strip():
                 raise _Invalid(f"{where}.{key}", "is required and must be non-empty text")
-        keywords = _text_list(item, "keywords") if "keywords" in item else ()
+        try:
+            keywords = _text_list(item, "keywords") if "keywords" in item else ()
+        except _Invalid as exc:
+            raise _Invalid(f"{where}.{exc.field}", exc.reason) from None
         points.append(RubricPoint(item["point"], item["description"], tuple(k.lower() for k in keywords)))
     return tuple(points)
 
@@ -365,11 +437,14 @@ def load_question_file(path: Path, *, folder: str | None = None, display: str | 
     except OSError as exc:
         raise QuestionFileError(BankError(shown, "", f"cannot be read ({exc.strerror})")) from None
     try:
+        refused = _check_shape(text)
+        if refused is not None:
+            raise QuestionFileError(BankError(shown, "", refused))
         data = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(exc, "problem", None) or (str(exc).splitlines() or ["unreadable"])[0]
         raise QuestionFileError(BankError(shown, "", f"is not valid YAML{where}: {problem}")) from None
     try:
         return replace(parse_question(data, file_stem=path.stem, folder=folder), source_path=shown)
