@@ -27,8 +27,8 @@ Decisions:
 
 Checks (each a line in `SoakResult.problems()`; the CI test asserts the list is empty):
 - every command got exactly one reply: a `Message` came back from dispatch for every command id,
-  once; no exception escaped dispatch, no command hung (`--timeout-s`), no reply shows a traceback of the bot (a member's own code may
-  show its own: `File "submission.py"`);
+  once; no exception escaped dispatch, no command hung (`--timeout-s`), no reply shows a traceback
+  of the bot (a member's own code may show its own: `File "submission.py"`);
 - commands that must fail (unknown ids, bad arguments, a non-admin's admin command) got an error
   reply, and commands that cannot fail (/question <id>, /leaderboard, /stats, /daily, ...) did not;
 - the real judge accepted every reference solution and rejected every wrong one it graded;
@@ -38,13 +38,16 @@ Checks (each a line in `SoakResult.problems()`; the CI test asserts the list is 
 - the `standings` table equals the sums recomputed here, in Python, from `points_ledger` for every
   community, member, period (all, each local week, each local month) and track (each and '*'):
   points, solves and the hidden flag; no standing row without ledger rows behind it;
+- no grading job is left open (every verdict, refusal or judge fault finishes its job);
 - every outbox row that is due was delivered (none failed; reminders scheduled after the end may
-  wait) and the chat saw exactly as many sends as delivered rows;
+  wait, and a timed attempt's reminders are cancelled when it ends); the chat saw each delivered
+  row's key exactly once and no other key;
 - memory stays flat: RSS after warm-up (a quarter of the slots) and at the end differ by less than
   `MEMORY_BOUND_MB` (see there for why that bound).
 
-Prints throughput (commands/s over the whole run, ticks included) and p50/p99 reply latency per
-command kind and overall. Timings are printed, never asserted.
+Prints throughput (commands/s over the whole run, ticks included, and while commands ran) and
+p50/p99 reply latency (caller lookup + dispatch, as a member waits for it; the delivery after it is
+not included) per command kind and overall. Timings are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -87,15 +90,14 @@ PLATFORM = "soak"
 TIMEZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Asia/Kolkata", "America/Los_Angeles",
              "Australia/Sydney")
 REAL_MARK = "# soak: real judge\n"
-# Memory bound, measured as RSS growth between the warm-up sample and the end. What may legitimately
-# grow after warm-up: SQLite's page cache (default cache_size -2000, i.e. up to ~2 MB per connection,
-# filled as the database grows), this script's own per-command records (a reply count, a kind and a
-# latency: ~200 bytes x 10,000 = 2 MB), pymalloc arenas that fragmentation keeps alive, and the
-# judge's thread pool stacks (already started at warm-up). 24 MB is generous for those and still
-# far below a real leak: keeping each reply, each Message or each graded submission alive costs
-# >= 2 KB per command, i.e. >= 15 MB over the 7,500 commands after warm-up of a full run and more
-# with the delivered posts; see bench/README.md for the measured figures.
-MEMORY_BOUND_MB = 24.0
+# Memory bound, measured as RSS growth between the warm-up sample (a quarter of the slots) and the
+# end. What may legitimately grow after warm-up: SQLite's page cache (default cache_size -2000, up to
+# ~2 MB, filled as the database grows), this script's own records (per command a reply count, a kind
+# and a latency, and the chat's count per outbox key: ~3 MB at 10,000 commands), and allocator
+# fragmentation. Measured: +1.1 to +2.1 MB in full runs. 12 MB leaves room for those and still
+# catches a leak of ~1.6 KB per command in the full run (7,500 commands after warm-up), ~8 KB per
+# command in the CI size (1,500): keeping every reply, verdict or delivered message alive.
+MEMORY_BOUND_MB = 12.0
 
 # command kind -> weight in the mix
 MIX: dict[str, int] = {
@@ -234,6 +236,8 @@ class SoakResult:
     chat_keys: Counter[str] = field(default_factory=Counter)
     sent_keys: set[str] = field(default_factory=set)  # outbox rows marked sent
     command_s: float = 0.0  # wall time while commands ran (each slot until its last reply)
+    failed_rows: list[str] = field(default_factory=list)
+    open_jobs: int = 0  # grading jobs never finished (each verdict, refusal or judge fault finishes one)
     rss_mb: list[tuple[int, float]] = field(default_factory=list)  # (commands done, RSS)
     warmup_index: int = 0
     ticks: int = 0
@@ -274,7 +278,8 @@ class SoakResult:
             out.append(f"... and {len(self.standings_mismatch) - 10} more standings mismatches")
         out += [f"duplicate: {d}" for d in self.duplicates[:10]]
         if self.outbox["pending"] or self.outbox["failed"]:
-            out.append(f"outbox not drained: {self.outbox['pending']} pending, {self.outbox['failed']} failed")
+            out.append(f"outbox not drained: {self.outbox['pending']} pending, {self.outbox['failed']} failed "
+                       f"{self.failed_rows[:3]}")
         if self.chat_messages != self.outbox["sent"]:
             out.append(f"chat saw {self.chat_messages} sends for {self.outbox['sent']} delivered outbox rows")
         twice = [k for k, n in self.chat_keys.items() if n > 1]
@@ -283,6 +288,8 @@ class SoakResult:
         if set(self.chat_keys) != self.sent_keys:
             out.append(f"sent keys differ: {len(set(self.chat_keys) - self.sent_keys)} sent but not marked sent, "
                        f"{len(self.sent_keys - set(self.chat_keys))} marked sent but never sent")
+        if self.open_jobs:
+            out.append(f"{self.open_jobs} grading job(s) left open with no process grading them")
         if self.memory_growth_mb >= self.options.memory_bound_mb:
             out.append(f"memory grew {self.memory_growth_mb:.1f} MB after warm-up "
                        f"(bound {self.options.memory_bound_mb:.0f} MB)")
@@ -619,12 +626,17 @@ def check_database(path: Path, result: SoakResult, now: datetime) -> None:
             dup.append(f"member {member_id} was paid {n} times for solving {question_id}")
 
         for state, n in conn.execute(
-            "SELECT CASE WHEN sent_at IS NOT NULL THEN 'sent' WHEN failed_at IS NOT NULL THEN 'failed'"
+            "SELECT CASE WHEN sent_at IS NOT NULL THEN 'sent' WHEN last_error LIKE 'cancelled:%' THEN 'cancelled'"
+            " WHEN failed_at IS NOT NULL THEN 'failed'"
             " WHEN not_before > ? THEN 'scheduled' ELSE 'pending' END, COUNT(*) FROM outbox GROUP BY 1",
             (iso(now),),
         ):
             result.outbox[state] = n
         result.sent_keys = {r[0] for r in conn.execute("SELECT key FROM outbox WHERE sent_at IS NOT NULL")}
+        result.failed_rows = [f"{k} ({purpose}): {err}" for k, purpose, err in conn.execute(
+            "SELECT key, purpose, last_error FROM outbox WHERE sent_at IS NULL AND failed_at IS NOT NULL"
+            " AND last_error NOT LIKE 'cancelled:%'")]
+        result.open_jobs = conn.execute("SELECT COUNT(*) FROM grading_jobs WHERE finished_at IS NULL").fetchone()[0]
         for table in ("communities", "members", "submissions", "points_ledger", "standings", "daily_posts",
                       "outbox", "mock_rounds", "mock_pairs", "stories", "study_plans", "timers"):
             try:
@@ -804,10 +816,12 @@ def main() -> None:
     parser.add_argument("--tier", choices=("bwrap", "rlimit"), default=None)
     parser.add_argument("--workers", type=int, default=2, help="sandboxes at once in the real judge's pool")
     parser.add_argument("--memory-bound-mb", type=float, default=MEMORY_BOUND_MB)
+    parser.add_argument("--timeout-s", type=float, default=120.0, help="a command taking longer counts as hung")
     args = parser.parse_args()
     opts = Options(commands=args.commands, members=args.members, communities=args.communities,
                    code_share=args.code_share, concurrency=args.concurrency, days=args.days, seed=args.seed,
-                   tier=args.tier, workers=args.workers, memory_bound_mb=args.memory_bound_mb)
+                   tier=args.tier, workers=args.workers, memory_bound_mb=args.memory_bound_mb,
+                   timeout_s=args.timeout_s)
     with tempfile.TemporaryDirectory(prefix="onsite-soak-") as tmp:
         result = asyncio.run(run_soak(opts, Path(tmp)))
     print(report(result))
