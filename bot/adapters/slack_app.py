@@ -834,7 +834,10 @@ async def run_slack(settings: Settings, *, http_port: int | None = None,
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
             assert settings.slack_app_token is not None
-            handler = AsyncSocketModeHandler(adapter.bolt, settings.slack_app_token.reveal())
+            app_token = settings.slack_app_token.reveal()
+            # the SDK retries a refused app token without end; asking once ourselves turns it into a clean exit
+            await make_client(app_token, base_url=base_url).apps_connections_open(app_token=app_token)
+            handler = AsyncSocketModeHandler(adapter.bolt, app_token)
             await handler.connect_async()
             closers.append(handler.close_async)
             log.info("Slack: connected in Socket Mode")
