@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from bot.core.errors import NotFound
+from bot.core.errors import NotFound, shown
 from bot.core.models import (
     CODE_TRACKS,
     DIFFICULTIES,
@@ -514,7 +514,7 @@ class Bank:
         if question is None:
             close = difflib.get_close_matches(qid.strip().lower(), list(self._by_id), n=3, cutoff=0.6)
             hint = f" Did you mean {', '.join(close)}?" if close else " /daily lists today's questions."
-            raise NotFound(f"No question with id '{qid}'.{hint}")
+            raise NotFound(f"No question with id {shown(qid)}.{hint}")
         return question
 
     def by_track(self, track: str) -> list[Question]:

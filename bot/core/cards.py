@@ -30,7 +30,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.core.clock import Clock
-from bot.core.errors import Conflict, NotFound
+from bot.core.errors import Conflict, NotFound, shown
 from bot.core.leaderboard import PAGE_SIZE, Leaderboard, period_key
 from bot.core.messages import Message
 from bot.core.models import SOLVED_VERDICTS, TRACK_LABELS, TRACKS, Caller, Member, TrackStats
@@ -318,5 +318,5 @@ async def find_member(store: Store, caller: Caller, name: str | None) -> Member 
         return None
     found = await store.find_member(caller.community.id, name.lstrip("@"))
     if found is None:
-        raise NotFound(f"No member called {name!r} in {caller.community.name}.")
+        raise NotFound(f"No member called {shown(name)} in {caller.community.name}.")
     return found

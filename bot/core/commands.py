@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.core import views
 from bot.core.cards import find_member as find_card_member
 from bot.core.daily import parse_pattern
-from bot.core.errors import Forbidden, NotFound, OnsiteError, UnknownCommand, UsageError
+from bot.core.errors import Forbidden, NotFound, OnsiteError, UnknownCommand, UsageError, shown
 from bot.core.leaderboard import PERIODS
 from bot.core.messages import Field, Message, error
 from bot.core.mocks import DAYS
@@ -117,15 +117,30 @@ class CommandTable:
         typed = " ".join(words[:2]).lower() if words else ""
         if words and any(n.startswith(words[0].lower() + " ") for n in available):
             subs = sorted(n for n in available if n.startswith(words[0].lower() + " "))
-            raise UnknownCommand(f"/{typed} is not a command. Try one of: {', '.join('/' + s for s in subs)}.")
+            raise UnknownCommand(f"{_as_typed('/' + typed)} is not a command. Try one of: {', '.join('/' + s for s in subs)}.")
         close = difflib.get_close_matches(words[0].lower() if words else "", list(available), n=1)
         hint = f" Did you mean /{close[0]}?" if close else ""
-        raise UnknownCommand(f"Unknown command /{words[0] if words else ''}.{hint} Type /help for the list.")
+        raise UnknownCommand(f"Unknown command {_as_typed('/' + (words[0] if words else ''))}.{hint} Type /help for the list.")
+
+
+def _as_typed(text: str) -> str:
+    """A name as the member typed it, unless it is long or unprintable (then quoted and cut)."""
+    return text if len(text) <= 40 and text.isprintable() else shown(text, 40)
 
 
 # -- line parsing --------------------------------------------------------------------------------
 
 TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_text(text: str) -> str:
+    """Lone surrogates (a platform's JSON can carry them) cannot be stored, printed or sent back."""
+    if _SURROGATE.search(text):
+        raise UsageError("Your message holds characters that are not valid text (lone surrogates); please retype it.")
+    return text
+
+
 _TOKEN = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|(\S+))')
 
 
@@ -145,7 +160,7 @@ def tokenize(text: str) -> list[tuple[str, int]]:
         else:
             word = match.group(3)
             if word[0] in "\"'":
-                raise UsageError(f"Unbalanced quote in {word!r}.")
+                raise UsageError(f"Unbalanced quote in {shown(word)}.")
             tokens.append((word, start))
         pos = match.end()
     return tokens
@@ -170,14 +185,14 @@ def bind_line(command: Command, text: str, tokens: list[tuple[str, int]]) -> dic
             name = word[2:]
             if name not in flags:
                 known = ", ".join(f"--{f}" for f in flags) or "none"
-                raise UsageError(f"/{command.name} has no option --{name} (options: {known}).", command.usage)
+                raise UsageError(f"/{command.name} has no option {_as_typed('--' + name)} (options: {known}).", command.usage)
             if i + 1 >= len(tokens):
-                raise UsageError(f"--{name} needs a value.", command.usage)
+                raise UsageError(f"{_as_typed('--' + name)} needs a value.", command.usage)
             values[name] = tokens[i + 1][0]
             i += 2
             continue
         if current is None:
-            raise UsageError(f"Unexpected extra argument {word!r}.", command.usage)
+            raise UsageError(f"Unexpected extra argument {shown(word)}.", command.usage)
         if current.choices and not current.required and word.lower() not in current.choices:
             # `/leaderboard coding`: skip an optional choice that this word cannot be
             later = next((j for j in range(index + 1, len(positional)) if word.lower() in positional[j].choices), None)
@@ -190,12 +205,33 @@ def bind_line(command: Command, text: str, tokens: list[tuple[str, int]]) -> dic
     return values
 
 
+MAX_WHOLE = 1_000_000  # beyond any page, story or hint number, and inside SQLite's 64-bit integers
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+
+
+def _whole_number(arg: Arg, raw: Any, usage: str) -> int:
+    """Digits or an integral number; no silent rounding of 2.5, no int('1_000'), no 5000-digit parse."""
+    value = raw
+    if isinstance(raw, float) and raw.is_integer():
+        value = int(raw)
+    elif isinstance(raw, str) and _WHOLE.fullmatch(raw.strip()):
+        text = raw.strip()
+        value = int(text) if len(text) <= 19 else (-1 if text.startswith("-") else MAX_WHOLE + 1)
+    if not isinstance(value, int):
+        raise UsageError(f"{arg.name} must be a whole number, got {shown(raw)}.", usage)
+    if value < 1:
+        raise UsageError(f"{arg.name} must be 1 or more, got {shown(raw)}.", usage)
+    if value > MAX_WHOLE:
+        raise UsageError(f"{arg.name} must be at most {MAX_WHOLE:,}, got {shown(raw)}.", usage)
+    return value
+
+
 def validate(command: Command, raw: Mapping[str, Any]) -> dict[str, Any]:
     """Check required args, choices and types; returns clean values."""
     known = {a.name for a in command.args}
     for name in raw:
         if name not in known:
-            raise UsageError(f"/{command.name} has no argument '{name}'.", command.usage)
+            raise UsageError(f"/{command.name} has no argument {shown(name)}.", command.usage)
     clean: dict[str, Any] = {}
     for arg in command.args:
         value = raw.get(arg.name)
@@ -203,21 +239,21 @@ def validate(command: Command, raw: Mapping[str, Any]) -> dict[str, Any]:
             if arg.required:
                 raise UsageError(f"Missing {arg.name}: {arg.help}.", command.usage)
             continue
+        # platforms send text and numbers; anything else is an adapter's mistake, refused by name
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise UsageError(f"{arg.name} must be text or a number, got {type(value).__name__}.", command.usage)
+        if isinstance(value, int) and value.bit_length() > 64:
+            raise UsageError(f"{arg.name} is too large a number.", command.usage)
         if arg.kind == "int":
-            try:
-                value = int(value)
-            except (TypeError, ValueError):
-                raise UsageError(f"{arg.name} must be a whole number, got {value!r}.", command.usage) from None
-            if value < 1:
-                raise UsageError(f"{arg.name} must be 1 or more, got {value}.", command.usage)
+            value = _whole_number(arg, value, command.usage)
         elif arg.choices:
             value = str(value).lower()
             if value not in arg.choices:
                 raise UsageError(
-                    f"{arg.name} must be one of {', '.join(arg.choices)}, got {raw[arg.name]!r}.", command.usage
+                    f"{arg.name} must be one of {', '.join(arg.choices)}, got {shown(raw[arg.name])}.", command.usage
                 )
         else:
-            value = str(value).strip()
+            value = check_text(str(value)).strip()
         clean[arg.name] = value
     return clean
 
@@ -225,7 +261,7 @@ def validate(command: Command, raw: Mapping[str, Any]) -> dict[str, Any]:
 async def dispatch(ctx: Context, name: str, args: Mapping[str, Any]) -> Message:
     """Run a command by name with options from a platform; errors come back as error messages."""
     try:
-        command = ctx.table.resolve(name.split(), ctx.platform)[0]
+        command = ctx.table.resolve(check_text(name).split(), ctx.platform)[0]
         return await _run(ctx, command, args)
     except OnsiteError as exc:
         return _error_message(exc)
@@ -234,7 +270,7 @@ async def dispatch(ctx: Context, name: str, args: Mapping[str, Any]) -> Message:
 async def dispatch_line(ctx: Context, line: str) -> Message:
     """Run a typed line such as `/leaderboard month coding`."""
     try:
-        text = line.strip()
+        text = check_text(line).strip()
         if text.startswith("/"):
             text = text[1:]
         tokens = tokenize(text)
@@ -325,7 +361,7 @@ async def cmd_stats(ctx: Context, args: Mapping[str, Any]) -> Message:
     if "member" in args:
         found = await ctx.services.store.find_member(community.id, args["member"].lstrip("@"))
         if found is None:
-            raise NotFound(f"No member called {args['member']!r} in {community.name}.")
+            raise NotFound(f"No member called {shown(args['member'])} in {community.name}.")
         member = found
     return views.stats_card(await ctx.services.leaderboard.member_stats(community, member))
 
@@ -366,6 +402,10 @@ async def cmd_hide(ctx: Context, args: Mapping[str, Any]) -> Message:
     return Message(body=f"{text}; your points still count.", ephemeral=True)
 
 
+async def cmd_delete_my_data(ctx: Context, args: Mapping[str, Any]) -> Message:
+    return await ctx.services.privacy.delete_my_data(ctx.caller, args.get("confirm"))
+
+
 async def cmd_my_timezone(ctx: Context, args: Mapping[str, Any]) -> Message:
     tz = check_timezone(args["timezone"])
     await ctx.services.store.update_member(ctx.caller.member.id, timezone=tz)
@@ -376,17 +416,13 @@ def check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-async def cmd_delete_my_data(ctx: Context, args: Mapping[str, Any]) -> Message:
-    return await ctx.services.privacy.delete_my_data(ctx.caller, args.get("confirm"))
-
-
-        raise UsageError(f"{value!r} is not an IANA timezone such as Europe/Berlin or America/New_York.") from None
+        raise UsageError(f"{shown(value)} is not an IANA timezone such as Europe/Berlin or America/New_York.") from None
     return value
 
 
 def check_time(value: str) -> str:
     if not TIME_OF_DAY.match(value):
-        raise UsageError(f"{value!r} is not a 24-hour time HH:MM such as 09:00.")
+        raise UsageError(f"{shown(value)} is not a 24-hour time HH:MM such as 09:00.")
     return value
 
 
@@ -415,7 +451,7 @@ async def cmd_setup(ctx: Context, args: Mapping[str, Any]) -> Message:
         elif what == "mock-day":
             day = value.strip().lower()[:3]
             if day not in DAYS:
-                raise UsageError(f"mock-day is a weekday (mon..sun), got {value!r}.")
+                raise UsageError(f"mock-day is a weekday (mon..sun), got {shown(value)}.")
             changes["mock_weekday"] = DAYS.index(day)
         elif what == "mock-time":
             changes["mock_time"] = check_time(value)
@@ -424,7 +460,7 @@ async def cmd_setup(ctx: Context, args: Mapping[str, Any]) -> Message:
             if cadence is None and value.strip().isdigit() and 1 <= int(value) <= 28:
                 cadence = int(value)
             if cadence is None:
-                raise UsageError(f"mock-cadence is weekly, biweekly or a number of days (1-28), got {value!r}.")
+                raise UsageError(f"mock-cadence is weekly, biweekly or a number of days (1-28), got {shown(value)}.")
             changes["mock_cadence_days"] = cadence
         elif what == "pattern":
             try:
@@ -643,6 +679,15 @@ def core_table() -> CommandTable:
     )
     table.add(
         Command(
+            "settings delete-my-data",
+            "Delete your submissions, stories, feedback and points in this community (asks you to confirm).",
+            cmd_delete_my_data,
+            (Arg("confirm", "the confirmation the first call shows you (confirm:<code>)"),),
+            examples=("/settings delete-my-data",),
+        )
+    )
+    table.add(
+        Command(
             "admin setup",
             "Show or change the community's settings: channel, time, timezone, tracks, reveal-time, pattern.",
             cmd_setup,
@@ -651,15 +696,6 @@ def core_table() -> CommandTable:
                     choices=("channel", "time", "timezone", "tracks", "reveal-time", "pattern",
                              "mock-day", "mock-time", "mock-cadence")),
                 Arg("value", "the new value", kind="rest"),
-    table.add(
-        Command(
-            "settings delete-my-data",
-            "Delete your submissions, stories, feedback and points in this community (asks you to confirm).",
-            cmd_delete_my_data,
-            (Arg("confirm", "the confirmation the first call shows you (confirm:<code>)"),),
-            examples=("/settings delete-my-data",),
-        )
-    )
             ),
             admin=True,
             examples=("/admin setup time 08:30", "/admin setup timezone Europe/Berlin",

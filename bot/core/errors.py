@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """A member's value echoed in an error: repr'd (control characters and surrogates escaped), and short."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return "a very large number"
+    if isinstance(value, str) and len(value) > limit:
+        return repr(value[:limit]) + "…"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 class OnsiteError(Exception):
     """Base class: the message is safe to show to the member who caused it."""
 

@@ -9,7 +9,7 @@ mock-interview feedback form (four 1-5 scores and notes), delivered privately to
 from __future__ import annotations
 
 from bot.core.bank import Bank
-from bot.core.errors import NotFound
+from bot.core.errors import NotFound, shown
 from bot.core.messages import Form, FormField
 from bot.core.mocks import FEEDBACK_AXES
 from bot.core.models import CODE_TRACKS, WRITTEN_TRACKS
@@ -56,4 +56,4 @@ def form_for(bank: Bank, name: str, value: str) -> Form:
             fixed={"theme": theme},
             note="Private: only you see your stories. Situation, task, action, result; numbers in the result.",
         )
-    raise NotFound(f"No form called {name!r}.")
+    raise NotFound(f"No form called {shown(name)}.")

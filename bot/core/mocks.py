@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 from bot.core import failpoints
 from bot.core.bank import Bank
 from bot.core.clock import Clock
-from bot.core.errors import Conflict, Forbidden, NotFound, UsageError
+from bot.core.errors import Conflict, Forbidden, NotFound, UsageError, shown
 from bot.core.messages import Button, Field, Message
 from bot.core.models import TRACK_LABELS, TRACKS, Caller, Community, Member, OutboxItem, Question
 from bot.core.outbox import Outbox
@@ -77,11 +77,11 @@ def parse_availability(text: str) -> list[tuple[int, int]]:
     for part in (p.strip().lower() for p in re.split(r"[;,](?![a-z]*\s*\d)|;", text) if p.strip()):
         match = _WINDOW.match(re.sub(r"\s+", " ", part))
         if not match:
-            raise UsageError(f"Availability {part!r} is not like 'weekdays 18-21' or 'sat 10:00-14:00'.")
+            raise UsageError(f"Availability {shown(part)} is not like 'weekdays 18-21' or 'sat 10:00-14:00'.")
         days = _days(match.group("days"))
         start, end = int(match.group("start")), int(match.group("end"))
         if not (0 <= start < 24 and 0 < end <= 24 and start < end):
-            raise UsageError(f"Hours in {part!r} must run forwards within a day, from 0 to 24.")
+            raise UsageError(f"Hours in {shown(part)} must run forwards within a day, from 0 to 24.")
         for d in days:
             for h in range(start, end):
                 slots.add((d, h))
@@ -102,13 +102,13 @@ def _days(spec: str) -> list[int]:
         elif "-" in piece:
             a, _, b = piece.partition("-")
             if a[:3] not in DAYS or b[:3] not in DAYS:
-                raise UsageError(f"{piece!r} is not a day range like mon-fri.")
+                raise UsageError(f"{shown(piece)} is not a day range like mon-fri.")
             i, j = DAYS.index(a[:3]), DAYS.index(b[:3])
             out += list(range(i, j + 1)) if i <= j else [*range(i, 7), *range(0, j + 1)]
         elif piece[:3] in DAYS:
             out.append(DAYS.index(piece[:3]))
         else:
-            raise UsageError(f"{piece!r} is not a day (mon..sun, weekdays, weekends, daily).")
+            raise UsageError(f"{shown(piece)} is not a day (mon..sun, weekdays, weekends, daily).")
     return out
 
 
@@ -188,12 +188,12 @@ class Mocks:
         chosen = _parse_tracks(tracks) if tracks else DEFAULT_TRACKS
         lvl = (level or "mid").lower()
         if lvl not in LEVELS:
-            raise UsageError(f"Level must be one of {', '.join(LEVELS)}, got {level!r}.")
+            raise UsageError(f"Level must be one of {', '.join(LEVELS)}, got {shown(level)}.")
         tz = timezone or caller.member.timezone or caller.community.timezone
         try:
             ZoneInfo(tz)
         except (KeyError, ValueError):
-            raise UsageError(f"{tz!r} is not an IANA timezone such as Europe/Berlin.") from None
+            raise UsageError(f"{shown(tz)} is not an IANA timezone such as Europe/Berlin.") from None
         windows = availability or DEFAULT_AVAILABILITY
         slots = parse_availability(windows)
         await self.store.save_optin(caller.member, tracks=chosen, level=lvl, timezone=tz,
@@ -227,7 +227,7 @@ class Mocks:
             try:
                 end = date.fromisoformat(text)
             except ValueError:
-                raise UsageError(f"{until!r} is neither a date (2026-12-24) nor a number of weeks.") from None
+                raise UsageError(f"{shown(until)} is neither a date (2026-12-24) nor a number of weeks.") from None
             if end <= today:
                 raise UsageError("The pause must end after today.")
         await self.store.update_optin(caller.member.id, paused_until=end.isoformat(), pause_reason="paused")
@@ -237,7 +237,7 @@ class Mocks:
     async def avoid(self, caller: Caller, name: str) -> Message:
         other = await self.store.find_member(caller.community.id, name.lstrip("@"))
         if other is None:
-            raise NotFound(f"No member called {name!r} here.")
+            raise NotFound(f"No member called {shown(name)} here.")
         if other.id == caller.member.id:
             raise UsageError("You are never paired with yourself.")
         await self.store.add_avoid(caller.member.id, other.id, now=self.clock.now())

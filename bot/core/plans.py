@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from bot.core.clock import Clock
 from bot.core.daily import at_local
-from bot.core.errors import Conflict, NotFound, UsageError
+from bot.core.errors import Conflict, NotFound, UsageError, shown
 from bot.core.messages import Field, Message
 from bot.core.models import SOLVED_VERDICTS, TRACK_LABELS, TRACKS, Caller, Community, OutboxItem
 from bot.core.ports import Store
@@ -140,7 +140,7 @@ def parse_start_args(weeks: str | None, when: str | None, today: date) -> tuple[
         try:
             interview = date.fromisoformat(value.strip())
         except ValueError:
-            raise UsageError(f"{value!r} is neither a number of weeks nor a date such as 2026-12-24.") from None
+            raise UsageError(f"{shown(value)} is neither a number of weeks nor a date such as 2026-12-24.") from None
         if interview <= today:
             raise UsageError(f"The interview date {interview:%d %b %Y} is not in the future.")
         if (interview - today).days > MAX_DAYS_AHEAD:

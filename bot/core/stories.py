@@ -25,7 +25,7 @@ from typing import Any
 
 from bot.core.bank import Bank
 from bot.core.clock import Clock
-from bot.core.errors import NotFound, UsageError
+from bot.core.errors import NotFound, UsageError, shown
 from bot.core.messages import Button, Field, Message
 from bot.core.models import Caller
 from bot.core.ports import Store
@@ -64,7 +64,7 @@ def canonical_theme(word: str) -> str:
         return _SYNONYMS[key]
     if key.endswith("s") and key[:-1] in _SYNONYMS:
         return _SYNONYMS[key[:-1]]
-    raise UsageError(f"{word!r} is not a theme. Themes: {', '.join(THEMES)}.")
+    raise UsageError(f"{shown(word)} is not a theme. Themes: {', '.join(THEMES)}.")
 
 
 def parse_themes(text: str) -> tuple[str, ...]:

@@ -31,7 +31,7 @@ from bot.core import failpoints, scoring
 from bot.core.bank import Bank
 from bot.core.clock import Clock
 from bot.core.daily import round_date
-from bot.core.errors import Busy, Conflict, Forbidden, JobFinished, NotFound, OnsiteError, UsageError
+from bot.core.errors import Busy, Conflict, Forbidden, JobFinished, NotFound, OnsiteError, UsageError, shown
 from bot.core.messages import Field, Message
 from bot.core.models import (
     CODE_TRACKS,
@@ -409,7 +409,7 @@ class Submissions:
         await self._require_revealed(caller, q)
         author = await self.store.find_member(caller.community.id, author_name.lstrip("@"))
         if author is None:
-            raise NotFound(f"No member called {author_name!r} here.")
+            raise NotFound(f"No member called {shown(author_name)} here.")
         if author.id == caller.member.id:
             raise Forbidden("You cannot vote for your own answer.")
         answer = next((r for r in await self.store.written_answers(caller.community.id, q.id)
