@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ HOSTILE = [
     "0x10", "1_000", "٣", "²", "½", "2026-02-30", "2026-11-23", "2026-11-22", "2027-01-15", "9999-12-31",
     "0001-01-01", "2026-13-01", "1970-01-01T00:00", "Mars/Olympus", "UTC", "Europe/Berlin",
     "../../etc/passwd", "/etc/passwd", "Etc/GMT+14", "localtime", "America/New_York", "<@123>", "@Bob",
-    "@everyone", "@here", "Bob", "Ada", "u-bob", "u-admin", "1", "2", "'; DROP TABLE members;--",
+    "@everyone", "@here", "Bob", "Ada", "u-bob", "u-admin", "Carol", "@Carol", "u-carol", "1", "2", "'; DROP TABLE members;--",
     "1 OR 1=1", "%", "_", "*", "```", "```python\nimport os\n```", "**bold**", "`", "|", " | | | ",
     "T | S | T | A | R", "met", "no-show", "on", "off", "week", "month", "all", "junior", "senior", "staff",
     "08:30", "24:00", "23:59", "9:00", "weekdays 18-21", "sat 10-14", "mon 25-26", "daily 0-24", "fri 21-3",
@@ -106,34 +106,51 @@ def any_value() -> st.SearchStrategy[Any]:
 
 
 async def _build_template(path: Path) -> None:
+    """Yesterday: a round, answers, a mock round. Today: the next round (yesterday's revealed) and more."""
     store = await Store.open(path)
-    clock = FixedClock(NOW)
+    clock = FixedClock(NOW - timedelta(days=1))
     services = Services.build(store, BANK, clock, chat=RecordingChat(), grader=StandInGrader())
-    home = await store.ensure_community("test", "guild-1", "Test guild", now=NOW, channel="daily")
-    other = await store.ensure_community("test", "guild-2", "Other guild", now=NOW, channel="general")
-    ada = await store.ensure_member(home.id, "u-admin", "Ada", now=NOW, is_admin=True)
-    bob = await store.ensure_member(home.id, "u-bob", "Bob", now=NOW)
-    carol = await store.ensure_member(home.id, "u-carol", "Carol", now=NOW)
-    eve = await store.ensure_member(other.id, "u-eve", "Eve", now=NOW, is_admin=True)
+    home = await store.ensure_community("test", "guild-1", "Test guild", now=clock.now(), channel="daily")
+    other = await store.ensure_community("test", "guild-2", "Other guild", now=clock.now(), channel="general")
+    ada = await store.ensure_member(home.id, "u-admin", "Ada", now=clock.now(), is_admin=True)
+    bob = await store.ensure_member(home.id, "u-bob", "Bob", now=clock.now())
+    carol = await store.ensure_member(home.id, "u-carol", "Carol", now=clock.now())
+    eve = await store.ensure_member(other.id, "u-eve", "Eve", now=clock.now(), is_admin=True)
     admin, member = Caller(ada, home, True), Caller(bob, home, False)
     third, foreign = Caller(carol, home, False), Caller(eve, other, True)
+
+    async def run(steps: list[tuple[Caller, str]]) -> None:
+        for caller, line in steps:
+            reply = await dispatch_line(Context(services, caller, TABLE, "console"), line)
+            assert not reply.is_error, (line, reply.body)
+        await services.outbox.deliver()
+
     await services.tick()  # both communities' rounds are posted
-    setup = [
+    await run([
         (admin, "/mock join coding,system-design senior Europe/Berlin weekdays 18-21"),
         (member, "/mock join coding mid Europe/Berlin weekdays 18-21, sat 10-14"),
         (third, "/mock join coding junior UTC weekdays 17-22"),
         (foreign, "/mock join coding senior UTC weekdays 18-21"),
-        (member, "/submit overfit-first-step B"),
+        (third, "/submit feed-ranking-lite Requirements and scale: ten thousand members, a feed refreshed "
+                "every minute. Model: candidate generation from follows, then a ranker trained on engagement "
+                "labels with freshness and diversity features. Monitoring and iteration: A/B tests on long-term "
+                "retention, latency budgets per stage, a popularity fallback when the ranker is down."),
+        (third, "/submit overfit-first-step B"),
+        (admin, "/admin pair-now"),
+        (foreign, "/admin pair-now"),
+    ])
+    clock.set(NOW)
+    await services.tick()  # today's round; yesterday's is revealed
+    await run([
+        (member, "/mock checkin met"),
+        (member, "/submit precision-from-counts 0.5"),
         (member, "/submit pair-sum-count def count_pairs(nums, target):\n    return 0"),
         (member, "/story add failure Late launch | Q3 | Own it | Cut scope | Shipped"),
         (foreign, "/story add conflict Eve's story | S | T | A | R"),
         (member, "/plan start 4"),
-        (member, "/timed precision-from-counts"),
-    ]
-    for caller, line in setup:
-        reply = await dispatch_line(Context(services, caller, TABLE, "console"), line)
-        assert not reply.is_error, (line, reply.body)
-    await services.outbox.deliver()
+        (member, "/timed mean-center"),
+        (member, "/answers feed-ranking-lite"),  # yesterday's written answers are open for votes
+    ])
     await store.close()
 
 
