@@ -306,7 +306,7 @@ async def cmd_help(ctx: Context, args: Mapping[str, Any]) -> Message:
         wanted = args["command"].lstrip("/").lower()
         matches = [c for c in commands if c.name == wanted or c.name.startswith(wanted + " ")]
         if not matches:
-            raise NotFound(f"No command /{wanted}. Type /help for the list.")
+            raise NotFound(f"No command {_as_typed('/' + wanted)}. Type /help for the list.")
         fields = []
         for c in matches:
             lines = [c.summary]
@@ -415,7 +415,7 @@ async def cmd_my_timezone(ctx: Context, args: Mapping[str, Any]) -> Message:
 def check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name longer than a file name can be
         raise UsageError(f"{shown(value)} is not an IANA timezone such as Europe/Berlin or America/New_York.") from None
     return value
 
@@ -444,7 +444,7 @@ async def cmd_setup(ctx: Context, args: Mapping[str, Any]) -> Message:
             tracks = [t for t in re.split(r"[\s,]+", value.lower()) if t]
             unknown = [t for t in tracks if t not in TRACKS]
             if unknown or not tracks:
-                raise UsageError(f"Tracks are {', '.join(TRACKS)}; got {', '.join(unknown) or 'none'}.")
+                raise UsageError(f"Tracks are {', '.join(TRACKS)}; got {shown(', '.join(unknown)) if unknown else 'none'}.")
             changes["tracks"] = tuple(t for t in TRACKS if t in tracks)
         elif what == "reveal-time":
             changes["reveal_time"] = None if value == "next-round" else check_time(value)
@@ -457,7 +457,7 @@ async def cmd_setup(ctx: Context, args: Mapping[str, Any]) -> Message:
             changes["mock_time"] = check_time(value)
         elif what == "mock-cadence":
             cadence = {"weekly": 7, "biweekly": 14, "fortnightly": 14}.get(value.strip().lower(), None)
-            if cadence is None and value.strip().isdigit() and 1 <= int(value) <= 28:
+            if cadence is None and re.fullmatch(r"[0-9]{1,2}", value.strip()) and 1 <= int(value) <= 28:
                 cadence = int(value)
             if cadence is None:
                 raise UsageError(f"mock-cadence is weekly, biweekly or a number of days (1-28), got {shown(value)}.")

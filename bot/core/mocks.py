@@ -192,7 +192,7 @@ class Mocks:
         tz = timezone or caller.member.timezone or caller.community.timezone
         try:
             ZoneInfo(tz)
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, OSError):  # OSError: a name longer than a file name can be
             raise UsageError(f"{shown(tz)} is not an IANA timezone such as Europe/Berlin.") from None
         windows = availability or DEFAULT_AVAILABILITY
         slots = parse_availability(windows)
@@ -219,7 +219,7 @@ class Mocks:
         text = until.strip().lower()
         weeks = re.fullmatch(r"(\d+)\s*(w|wk|week|weeks)?", text)
         if weeks:
-            n = int(weeks.group(1))
+            n = int(weeks.group(1)) if len(weeks.group(1)) <= 3 else 0
             if not 1 <= n <= 26:
                 raise UsageError("Pause for 1 to 26 weeks.")
             end = today + timedelta(weeks=n)
@@ -282,7 +282,7 @@ class Mocks:
             absent = next((r for r in others if r["display_name"].lower() == who.lstrip("@").lower()
                            or str(r["member_id"]) == who), None)
             if absent is None:
-                raise NotFound(f"{who} was not in your group.")
+                raise NotFound(f"{shown(who)} was not in your group.")
         elif len(others) == 1:
             absent = others[0]
         else:
@@ -305,9 +305,9 @@ class Mocks:
         target = next((r for r in group if r["member_id"] != caller.member.id
                        and (r["display_name"].lower() == name.lstrip("@").lower() or str(r["member_id"]) == name)), None)
         if target is None:
-            raise NotFound(f"{name} was not in your latest mock group.")
+            raise NotFound(f"{shown(name)} was not in your latest mock group.")
         values = re.findall(r"\d+", scores)
-        if len(values) != len(FEEDBACK_AXES) or any(not 1 <= int(v) <= 5 for v in values):
+        if len(values) != len(FEEDBACK_AXES) or any(len(v) > 1 or not 1 <= int(v) <= 5 for v in values):
             raise UsageError(f"Give {len(FEEDBACK_AXES)} scores from 1 to 5 for "
                              f"{', '.join(FEEDBACK_AXES).lower()}, e.g. 4 3 5 4.")
         pair_id = int(group[0]["pair_id"])
@@ -562,5 +562,5 @@ def _parse_tracks(text: str) -> tuple[str, ...]:
     wanted = [t for t in re.split(r"[\s,]+", text.lower()) if t]
     unknown = [t for t in wanted if t not in TRACKS]
     if unknown or not wanted:
-        raise UsageError(f"Tracks are {', '.join(TRACKS)}; got {', '.join(unknown) or 'none'}.")
+        raise UsageError(f"Tracks are {', '.join(TRACKS)}; got {shown(', '.join(unknown)) if unknown else 'none'}.")
     return tuple(t for t in TRACKS if t in wanted)

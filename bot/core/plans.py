@@ -132,10 +132,10 @@ def parse_start_args(weeks: str | None, when: str | None, today: date) -> tuple[
     for value in (weeks, when):
         if not value:
             continue
-        if value.strip().isdigit():
-            n_weeks = int(value)
+        if value.strip().isdigit():  # '²' and '٣' are digits too, and int() cannot take 5000 of them
+            n_weeks = int(value) if value.strip().isascii() and len(value.strip()) <= 3 else 0
             if not 1 <= n_weeks <= MAX_WEEKS:
-                raise UsageError(f"A plan is 1 to {MAX_WEEKS} weeks, got {n_weeks}.")
+                raise UsageError(f"A plan is 1 to {MAX_WEEKS} weeks, got {shown(value.strip())}.")
             continue
         try:
             interview = date.fromisoformat(value.strip())

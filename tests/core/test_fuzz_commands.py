@@ -24,8 +24,8 @@ import re
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -186,9 +186,19 @@ def copied(template: Path) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def dump(path: Path) -> dict[str, list[dict[str, Any]]]:
-    """Every row of every table, as committed (a second connection sees no open transaction)."""
+def snapshot(path: Path) -> bytes:
+    """The whole database as committed (a second connection sees no open transaction), in one copy."""
     db = sqlite3.connect(path)
+    try:
+        return db.serialize()
+    finally:
+        db.close()
+
+
+def dump(image: bytes) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table of a snapshot, to compare when two snapshots differ."""
+    db = sqlite3.connect(":memory:")
+    db.deserialize(image[:18] + b"\x01\x01" + image[20:])  # header bytes 18-19: WAL -> rollback journal
     db.row_factory = sqlite3.Row
     try:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
@@ -234,32 +244,43 @@ def text_of(message: Message) -> str:
     return "\n".join(parts)
 
 
-async def run_one(template: Path, as_admin: bool, call: Any) -> Message:
-    """Run one command against a fresh copy; check the reply, and that an error stored nothing."""
+async def checked(world: World, as_admin: bool, call: Any) -> Message:
+    """Run one command; check the reply, and that an error stored and sent nothing."""
+    caller = await world.caller(as_admin)
+    ctx = Context(world.services, caller, TABLE, "console", read_file=read_file)
+    before, sent_before = snapshot(world.path), len(world.chat.sent)
+    reply = await asyncio.wait_for(call(ctx), REPLY_TIMEOUT_S)
+    assert isinstance(reply, Message), reply
+    shown = text_of(reply)
+    assert not LEAKS.search(shown), shown[:2000]
+    shown.encode("utf-8")  # every adapter must be able to send it
+    if reply.is_error:
+        assert reply.kind == "error" and reply.body.strip(), reply
+        assert len(reply.body) <= MAX_ERROR_CHARS, f"a {len(reply.body)}-character error: {reply.body[:300]!r}"
+        assert reply.ephemeral
+        after = snapshot(world.path)
+        changed = {} if after == before else stored_by_error(dump(before), dump(after))
+        assert not changed, f"an error reply stored something: {reply.body!r} {changed}"
+        assert len(world.chat.sent) == sent_before
+    return reply
+
+
+@asynccontextmanager
+async def opened(template: Path) -> AsyncIterator[World]:
     with copied(template) as path:
         store = await Store.open(path)
         try:
             chat = RecordingChat()
             services = Services.build(store, BANK, FixedClock(NOW), chat=chat, grader=StandInGrader())
-            world = World(services, store, chat, path)
-            caller = await world.caller(as_admin)
-            ctx = Context(services, caller, TABLE, "console", read_file=read_file)
-            before, sent_before = dump(path), len(chat.sent)
-            reply = await asyncio.wait_for(call(ctx), REPLY_TIMEOUT_S)
-            assert isinstance(reply, Message), reply
-            shown = text_of(reply)
-            assert not LEAKS.search(shown), shown[:2000]
-            shown.encode("utf-8")  # every adapter must be able to send it
-            if reply.is_error:
-                assert reply.kind == "error" and reply.body.strip(), reply
-                assert len(reply.body) <= MAX_ERROR_CHARS, f"a {len(reply.body)}-character error: {reply.body[:300]!r}"
-                assert reply.ephemeral
-                changed = stored_by_error(before, dump(path))
-                assert not changed, f"an error reply stored something: {reply.body!r} {changed}"
-                assert len(chat.sent) == sent_before
-            return reply
+            yield World(services, store, chat, path)
         finally:
             await store.close()
+
+
+async def run_one(template: Path, as_admin: bool, call: Any) -> Message:
+    """One command against a fresh copy of the template."""
+    async with opened(template) as world:
+        return await checked(world, as_admin, call)
 
 
 EXAMPLES = int(os.environ.get("ONSITE_FUZZ_EXAMPLES", "14"))  # per command and mode; raise it locally to dig
@@ -304,6 +325,51 @@ def test_random_lines_and_command_names_never_escape(template: Path, as_admin: b
     asyncio.run(run_one(template, as_admin, lambda ctx: dispatch(ctx, line, {})))
 
 
+# the words that break parsers, tried in every argument slot of every command (random draws rarely hit them)
+PROBES = [
+    "", "²", "٣", "½", "9" * 5000, "-1", "0", "99999999999999999999999", "1e309", "nan", "-0", "1_000", "0x10",
+    "\ud800", "a\x00b", "\x1b[2J", "2026-02-30", "9999-12-31", "0001-01-01", "2026-11-23", "Mars/Olympus",
+    "../../etc/passwd", "24:00", "9:00", "mon 25-26", "fri 21-3", "x" * 3000, '"', "'", "--", "@everyone",
+    "'; DROP TABLE members;--", "```", " | | | | | ", "Eve", "u-eve", "Carol", "BOOM", "4,3,5,4,9", "nan,1,1,1",
+    "1e9,2,3,4", "-1,-1,-1,-1", "weekdays 0-24", "next-round", "easy,hard", "easy," * 7,
+]
+FILLERS = {"question": "pair-sum-count", "member": "Carol", "int": "1", "rest": "some words", "file": "solution.py"}
+
+
+def probe_lines(command: Command) -> list[str]:
+    """Valid words up to one slot, then a probe there; every --flag gets each probe too."""
+    positional = [a for a in command.args if not a.flag]
+    lines: list[str] = []
+    for slot in range(len(positional)):
+        heads = [""]
+        for arg in positional[:slot]:
+            words = list(arg.choices) or [FILLERS.get(arg.kind, "4,3,5,4" if arg.name == "scores" else "x")]
+            heads = [f"{h} {w}".strip() for h in heads for w in words]
+        lines += [f"/{command.name} {h} {_quoted(p)}".replace("  ", " ") for h in heads for p in PROBES]
+    required = " ".join(FILLERS.get(a.kind, "x") for a in positional if a.required)
+    for flag in (a for a in command.args if a.flag):
+        lines += [f"/{command.name} {required} --{flag.name} {_quoted(p)}" for p in PROBES]
+    return lines or [f"/{command.name} {_quoted(p)}" for p in PROBES]
+
+
+def _quoted(probe: str) -> str:
+    return f'"{probe}"' if (not probe or " " in probe) and '"' not in probe else probe
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_slot_of_every_command_takes_the_parser_probes(template: Path, name: str) -> None:
+    async def sweep() -> None:
+        async with opened(template) as world:
+            for line in probe_lines(TABLE.commands[name]):
+                for as_admin in (True, False):
+                    try:
+                        await checked(world, as_admin, lambda ctx, line=line: dispatch_line(ctx, line))
+                    except BaseException as exc:
+                        raise AssertionError(f"{line[:120]!r} as {'admin' if as_admin else 'member'}") from exc
+
+    asyncio.run(sweep())
+
+
 # what the fuzzing found, kept as fixed examples so each fix has a test that fails without it
 FOUND: list[tuple[str, str | None, dict[str, Any], str]] = [
     # (command, typed line or None for options, options, words in the error)
@@ -328,6 +394,14 @@ FOUND: list[tuple[str, str | None, dict[str, Any], str]] = [
     ("mock avoid", "/mock avoid " + "x" * 3000, {}, "No member called 'xxxx"),
     ("mock join", "/mock join coding mid UTC " + "x" * 3000, {}, "Availability 'xxxx"),
     ("settings timezone", "/settings timezone Mars/" + "x" * 3000, {}, "'Mars/xxxx"),
+    ("plan start", "/plan start ²", {}, "A plan is 1 to 12 weeks, got '²'"),
+    ("plan start", "/plan start " + "9" * 5000, {}, "A plan is 1 to 12 weeks"),
+    ("admin setup", "/admin setup mock-cadence ²", {}, "mock-cadence is weekly, biweekly or a number of days"),
+    ("settings timezone", "/settings timezone " + "9" * 300, {}, "is not an IANA timezone"),
+    ("mock join", "/mock join coding mid " + "9" * 300, {}, "is not an IANA timezone"),
+    ("mock pause", "/mock pause " + "9" * 5000, {}, "Pause for 1 to 26 weeks"),
+    ("mock join", "/mock join " + "9" * 5000, {}, "Tracks are coding"),
+    ("help", "/help " + "9" * 5000, {}, "No command '/9999"),
     # not a bug: the judge failing leaves only its closed job (the journal exception of stored_by_error)
     ("submit", "/submit pair-sum-count def count_pairs(nums, target):\n    return 'BOOM'", {}, "The judge failed"),
     ("leaderboard", "/leaderboard --" + "p" * 3000 + " 1", {}, "has no option '--pppp"),
@@ -337,7 +411,7 @@ FOUND: list[tuple[str, str | None, dict[str, Any], str]] = [
 @pytest.mark.parametrize("name, line, options, words", FOUND, ids=[f"{f[0]}-{i}" for i, f in enumerate(FOUND)])
 def test_what_fuzzing_found_is_a_clear_error(template: Path, name: str, line: str | None, options: dict[str, Any],
                                              words: str) -> None:
-    reply = asyncio.run(run_one(template, False, lambda ctx: dispatch_line(ctx, line) if line is not None
+    reply = asyncio.run(run_one(template, TABLE.commands[name].admin, lambda ctx: dispatch_line(ctx, line) if line is not None
                                 else dispatch(ctx, name, options)))
     assert reply.is_error and words in reply.body, reply.body
 
