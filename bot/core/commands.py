@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.core import views
 from bot.core.cards import find_member as find_card_member
 from bot.core.daily import parse_pattern
-from bot.core.errors import Forbidden, NotFound, OnsiteError, UnknownCommand, UsageError, shown
+from bot.core.errors import Forbidden, NotFound, OnsiteError, UnknownCommand, UsageError, as_typed, shown
 from bot.core.leaderboard import PERIODS
 from bot.core.messages import Field, Message, error
 from bot.core.mocks import DAYS
@@ -117,15 +117,10 @@ class CommandTable:
         typed = " ".join(words[:2]).lower() if words else ""
         if words and any(n.startswith(words[0].lower() + " ") for n in available):
             subs = sorted(n for n in available if n.startswith(words[0].lower() + " "))
-            raise UnknownCommand(f"{_as_typed('/' + typed)} is not a command. Try one of: {', '.join('/' + s for s in subs)}.")
+            raise UnknownCommand(f"{as_typed('/' + typed)} is not a command. Try one of: {', '.join('/' + s for s in subs)}.")
         close = difflib.get_close_matches(words[0].lower() if words else "", list(available), n=1)
         hint = f" Did you mean /{close[0]}?" if close else ""
-        raise UnknownCommand(f"Unknown command {_as_typed('/' + (words[0] if words else ''))}.{hint} Type /help for the list.")
-
-
-def _as_typed(text: str) -> str:
-    """A name as the member typed it, unless it is long or unprintable (then quoted and cut)."""
-    return text if len(text) <= 40 and text.isprintable() else shown(text, 40)
+        raise UnknownCommand(f"Unknown command {as_typed('/' + (words[0] if words else ''))}.{hint} Type /help for the list.")
 
 
 # -- line parsing --------------------------------------------------------------------------------
@@ -185,9 +180,9 @@ def bind_line(command: Command, text: str, tokens: list[tuple[str, int]]) -> dic
             name = word[2:]
             if name not in flags:
                 known = ", ".join(f"--{f}" for f in flags) or "none"
-                raise UsageError(f"/{command.name} has no option {_as_typed('--' + name)} (options: {known}).", command.usage)
+                raise UsageError(f"/{command.name} has no option {as_typed('--' + name)} (options: {known}).", command.usage)
             if i + 1 >= len(tokens):
-                raise UsageError(f"{_as_typed('--' + name)} needs a value.", command.usage)
+                raise UsageError(f"{as_typed('--' + name)} needs a value.", command.usage)
             values[name] = tokens[i + 1][0]
             i += 2
             continue
@@ -306,7 +301,7 @@ async def cmd_help(ctx: Context, args: Mapping[str, Any]) -> Message:
         wanted = args["command"].lstrip("/").lower()
         matches = [c for c in commands if c.name == wanted or c.name.startswith(wanted + " ")]
         if not matches:
-            raise NotFound(f"No command {_as_typed('/' + wanted)}. Type /help for the list.")
+            raise NotFound(f"No command {as_typed('/' + wanted)}. Type /help for the list.")
         fields = []
         for c in matches:
             lines = [c.summary]
@@ -444,7 +439,7 @@ async def cmd_setup(ctx: Context, args: Mapping[str, Any]) -> Message:
             tracks = [t for t in re.split(r"[\s,]+", value.lower()) if t]
             unknown = [t for t in tracks if t not in TRACKS]
             if unknown or not tracks:
-                raise UsageError(f"Tracks are {', '.join(TRACKS)}; got {shown(', '.join(unknown)) if unknown else 'none'}.")
+                raise UsageError(f"Tracks are {', '.join(TRACKS)}; got {as_typed(', '.join(unknown)) if unknown else 'none'}.")
             changes["tracks"] = tuple(t for t in TRACKS if t in tracks)
         elif what == "reveal-time":
             changes["reveal_time"] = None if value == "next-round" else check_time(value)

@@ -13,6 +13,11 @@ def shown(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def as_typed(text: str, limit: int = 40) -> str:
+    """A short word as the member typed it (`got chess`), else `shown` (quoted, escaped, cut)."""
+    return text if len(text) <= limit and text.isprintable() else shown(text, limit)
+
+
 class OnsiteError(Exception):
     """Base class: the message is safe to show to the member who caused it."""
 

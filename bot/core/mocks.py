@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 from bot.core import failpoints
 from bot.core.bank import Bank
 from bot.core.clock import Clock
-from bot.core.errors import Conflict, Forbidden, NotFound, UsageError, shown
+from bot.core.errors import Conflict, Forbidden, NotFound, UsageError, as_typed, shown
 from bot.core.messages import Button, Field, Message
 from bot.core.models import TRACK_LABELS, TRACKS, Caller, Community, Member, OutboxItem, Question
 from bot.core.outbox import Outbox
@@ -562,5 +562,5 @@ def _parse_tracks(text: str) -> tuple[str, ...]:
     wanted = [t for t in re.split(r"[\s,]+", text.lower()) if t]
     unknown = [t for t in wanted if t not in TRACKS]
     if unknown or not wanted:
-        raise UsageError(f"Tracks are {', '.join(TRACKS)}; got {shown(', '.join(unknown)) if unknown else 'none'}.")
+        raise UsageError(f"Tracks are {', '.join(TRACKS)}; got {as_typed(', '.join(unknown)) if unknown else 'none'}.")
     return tuple(t for t in TRACKS if t in wanted)
