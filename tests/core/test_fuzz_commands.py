@@ -4,16 +4,22 @@ Decisions:
 - The table is enumerated (`core_table().commands`), so a new command is fuzzed without a new test.
   Each command runs as the admin and as a plain member, through `dispatch_line` (typed text) and
   through `dispatch` with an args dict whose values may have any type a platform could send.
-- Every example gets its own copy of one template database (two communities, a posted round, a
-  submission, mock opt-ins, a story and a plan), so examples are independent and shrinking replays
-  them exactly; the copy is opened with the real `Store` and wired with `RecordingChat` and
-  `StandInGrader`.
+- Random draws rarely hit the one word that breaks a parser, so a fixed list of parser probes
+  (unicode digits, 5000 digits, surrogates, impossible dates, long names...) is also tried in every
+  argument slot and every --flag of every command, after valid words for the slots before it.
+- Every hypothesis example gets its own copy of one template database (two communities; yesterday's
+  round revealed with a written answer; a mock group; today's round, submissions, a story, a plan,
+  a timer), so examples are independent and shrinking replays them exactly. The copy is opened with
+  the real `Store` and wired with `RecordingChat` and `StandInGrader`. The probe sweep uses one copy
+  per command, in a fixed order.
 - The core has no catch-all: a non-domain exception escapes `dispatch` and fails the example here.
   The adapters' last-resort reply ("Something went wrong ...") must never be what a member sees
-  for bad input, so its wording is refused as well.
-- An error reply must leave the database as it was: every table is dumped (all rows) before and
-  after, and nothing new may reach the chat. Domain errors are exceptions that abort before or
-  inside one transaction, so "error" and "stored something" together mean a partial record.
+  for bad input, so its wording is refused as well, with tracebacks and exception class names.
+- An error reply must leave the database as it was and send nothing: the committed database is
+  serialised before and after (rows are dumped and compared only when the bytes differ). One
+  journal may grow on an error: a grading job the judge failed on, closed as abandoned.
+- Errors stay short (1000 characters): echoed values go through `errors.shown` / `as_typed`.
+- ONSITE_FUZZ_EXAMPLES raises the number of examples locally (default 14 per command and mode).
 """
 
 from __future__ import annotations
