@@ -126,6 +126,11 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
+def _digits(text: str, most: int) -> bool:
+    """ASCII digits only (`isdigit` also takes '²', which `int` refuses), at most `most` of them."""
+    return text.isascii() and text.isdigit() and len(text) <= most
+
+
 def validate_timezone(name: str, variable: str) -> str:
     try:
         ZoneInfo(name)
@@ -163,15 +168,15 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
             raise ConfigError(f"ONSITE_LOG_LEVEL={level!r} must be one of {', '.join(LOG_LEVELS)}")
         kwargs["log_level"] = level.upper()
     if (workers := get("grader_workers")) is not None:
-        if not workers.isdigit() or not 1 <= int(workers) <= 64:
+        if not _digits(workers, 2) or not 1 <= int(workers) <= 64:
             raise ConfigError(f"ONSITE_GRADER_WORKERS={workers!r} must be a whole number from 1 to 64")
         kwargs["grader_workers"] = int(workers)
     if (grace := get("daily_grace_minutes")) is not None:
-        if not grace.isdigit() or int(grace) > 24 * 60:
+        if not _digits(grace, 4) or int(grace) > 24 * 60:
             raise ConfigError(f"ONSITE_DAILY_GRACE_MINUTES={grace!r} must be a whole number of minutes from 0 to 1440")
         kwargs["daily_grace_minutes"] = int(grace)
     if (guild := get("discord_guild_id")) is not None:
-        if not guild.isdigit():
+        if not _digits(guild, 20):
             raise ConfigError("DISCORD_GUILD_ID must be a numeric Discord server id")
         kwargs["discord_guild_id"] = int(guild)
     if (points := get("failpoints")) is not None:

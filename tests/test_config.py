@@ -37,6 +37,10 @@ def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
         ({"ONSITE_LOG_LEVEL": "LOUD"}, "ONSITE_LOG_LEVEL='LOUD' must be one of"),
         ({"ONSITE_GRADER_WORKERS": "0"}, "ONSITE_GRADER_WORKERS='0'"),
         ({"DISCORD_GUILD_ID": "abc"}, "DISCORD_GUILD_ID must be a numeric"),
+        ({"DISCORD_GUILD_ID": "12²"}, "DISCORD_GUILD_ID must be a numeric"),  # isdigit() says yes, int() says no
+        ({"ONSITE_GRADER_WORKERS": "²"}, "ONSITE_GRADER_WORKERS='²' must be a whole number"),
+        ({"ONSITE_DAILY_GRACE_MINUTES": "6" * 5000}, "ONSITE_DAILY_GRACE_MINUTES="),
+        ({"ONSITE_FAILPOINTS": "outbox.claimed,nowhere"}, "ONSITE_FAILPOINTS names unknown points nowhere"),
         ({"SLACK_BOT_TOKEN": "xapp-1"}, "SLACK_BOT_TOKEN must be a bot token"),
         ({"SLACK_APP_TOKEN": "xoxb-1"}, "SLACK_APP_TOKEN must be an app-level token"),
     ],

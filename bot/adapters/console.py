@@ -17,8 +17,9 @@ import json
 import os
 import re
 import sys
+import traceback
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -28,7 +29,7 @@ from bot.config import Settings
 from bot.core.clock import AdjustableClock
 from bot.core.commands import Arg, Command, Context, core_table, dispatch_line
 from bot.core.errors import Conflict, NotFound, UsageError
-from bot.core.messages import Message
+from bot.core.messages import Message, error
 from bot.core.models import Caller, Community, Member
 from bot.core.ports import Grader
 from bot.core.submissions import human_size
@@ -242,10 +243,27 @@ class Console:
             return None
         caller = await self._refresh_caller()
         ctx = Context(self.app.services, caller, self.table, PLATFORM, read_local_file)
-        reply = await dispatch_line(ctx, text)
+        try:
+            reply = await dispatch_line(ctx, text)
+        except Exception:  # a bug of ours: the member gets a short reply, the traceback goes to a file
+            reply = error(f"Something went wrong on our side; the details are in {self._log_crash(text)}. "
+                          "Please try again.")
         self.output.emit(reply)
-        await self.tick()
+        await self._safe_tick()
         return reply
+
+    async def _safe_tick(self) -> None:
+        try:
+            await self.tick()
+        except Exception:
+            self._log_crash("(scheduled work)")
+
+    def _log_crash(self, what: str) -> Path:
+        """Append the current exception's traceback to `console-errors.log` beside the database."""
+        path = self.app.settings.database.parent / "console-errors.log"
+        with path.open("a", encoding="utf-8") as f:
+            f.write(f"--- {datetime.now(UTC).isoformat(timespec='seconds')} {what[:200]!r}\n{traceback.format_exc()}\n")
+        return path
 
     async def tick(self) -> None:
         """Print what fell due since the last tick; right after `/admin clock`, everything due at the
@@ -259,7 +277,7 @@ class Console:
     async def _tick_forever(self, every_s: float = 30.0) -> None:
         while True:
             await asyncio.sleep(every_s)
-            await self.tick()
+            await self._safe_tick()
 
     async def run_script(self, lines: Iterable[str]) -> None:
         for line in lines:

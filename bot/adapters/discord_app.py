@@ -322,7 +322,7 @@ def channel_ref(value: str) -> int | None:
     if match:
         return int(match.group(1))
     text = text.lstrip("#")
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 20 else None
 
 
 def delivery_error(exc: Exception, where: str) -> Exception:

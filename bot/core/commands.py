@@ -272,14 +272,19 @@ async def dispatch_line(ctx: Context, line: str) -> Message:
         if not tokens:
             raise UnknownCommand("Type a command, for example /help.")
         command, used = ctx.table.resolve([t for t, _ in tokens[:2]], ctx.platform)
+        _require_admin(ctx, command)  # before parsing: a member learns nothing of an admin command's syntax
         return await _run(ctx, command, bind_line(command, text, tokens[used:]))
     except OnsiteError as exc:
         return _error_message(exc)
 
 
-async def _run(ctx: Context, command: Command, args: Mapping[str, Any]) -> Message:
+def _require_admin(ctx: Context, command: Command) -> None:
     if command.admin and not ctx.caller.is_admin:
         raise Forbidden(f"Only community admins can use /{command.name}.")
+
+
+async def _run(ctx: Context, command: Command, args: Mapping[str, Any]) -> Message:
+    _require_admin(ctx, command)
     try:
         values = validate(command, args)
     except UsageError as exc:

@@ -158,3 +158,33 @@ def test_terminal_rendering_turns_markdown_bold_into_bold() -> None:
     on_terminal = render_text(message, color=True)
     assert f"{BOLD}alice" in on_terminal and "**" not in on_terminal
     assert "**alice**" in render_text(message, color=False)  # scripts see the Markdown as written
+
+
+async def test_a_bug_in_a_command_is_a_short_reply_and_a_logged_traceback(tmp_path: Path) -> None:
+    """The console's last resort: an unexpected exception never reaches the member as a traceback."""
+    import io
+
+    from bot.adapters.console import Console, Output
+    from bot.app import build_app
+    from bot.config import Settings
+    from bot.core.commands import Command
+    from tests.conftest import StandInGrader
+
+    async def broken(ctx: object, args: object) -> object:
+        raise RuntimeError("a bug of ours")
+
+    settings = Settings(database=tmp_path / "x.db", questions_dir=FIXTURE_BANK)
+    app = await build_app(settings, grader=StandInGrader())
+    out = io.StringIO()
+    try:
+        console = Console(app, Output(out, as_json=True), name="tester")
+        console.table = console.table.extended([Command("broken", "Always fails.", broken)])  # type: ignore[arg-type]
+        await console.start()
+        reply = await console.handle("/broken")
+        after = await console.handle("/daily")
+    finally:
+        await app.close()
+    assert reply is not None and reply.kind == "error"
+    assert "Something went wrong on our side" in reply.body and "Traceback" not in out.getvalue()
+    assert "RuntimeError: a bug of ours" in (tmp_path / "console-errors.log").read_text()
+    assert after is not None and after.kind != "error"  # the console carries on

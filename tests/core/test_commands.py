@@ -87,6 +87,9 @@ async def test_admin_commands_refuse_members(services: Services, member: Caller,
     assert refused.is_error and refused.body == "Only community admins can use /admin thing."
     assert (await dispatch_line(ctx(services, admin, table), "/admin thing")).body == "done"
     assert "/admin thing" not in (await dispatch_line(ctx(services, member, table), "/help")).body
+    # a member is refused before the line is parsed: no usage text of an admin command leaks to them
+    malformed = await dispatch_line(ctx(services, member, table), "/admin setup time 25:99 --no-such-flag")
+    assert malformed.body == "Only community admins can use /admin setup." and not malformed.footer
     wrong_sub = await dispatch_line(ctx(services, admin, table), "/admin nope")
     assert wrong_sub.body == "/admin nope is not a command. Try one of: /admin pair-now, /admin post-now, /admin setup, /admin thing."
 
