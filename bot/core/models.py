@@ -337,6 +337,7 @@ class OutboxRow:
     ref: str | None
     failed_at: str | None
     last_error: str | None
+    claimed_until: str | None = None  # the lease as stored: renewing it compares against this exact value
 
     @classmethod
     def from_row(cls, row: Row) -> OutboxRow:
@@ -355,6 +356,7 @@ class OutboxRow:
             ref=row["ref"],
             failed_at=row["failed_at"],
             last_error=row["last_error"],
+            claimed_until=row["claimed_until"],
         )
 
 

@@ -5,8 +5,9 @@ same transaction as the state it reports, under a unique key, so a restart or a 
 never create it twice. Delivery leases due rows to one process at a time (`claimed_until`), sends
 them through the `Chat` port (in order within a community, up to 16 communities at a time), and
 records the platform reference. Platform faults:
-- a send that gets no answer within `SEND_TIMEOUT_S` is cancelled and counts as a failure; a row
-  is only started while its lease outlasts that timeout, so no two processes send it at once;
+- a send that gets no answer within `SEND_TIMEOUT_S` is cancelled and counts as a failure; before a
+  send could outlive its lease, the lease of the rows left is renewed (compare-and-set on the stored
+  lease, so rows another process took after an expiry are left to it): no two processes send one row;
 - a server error or timeout is retried with exponential backoff (30 s, 1 min, 2 min, ... capped at
   1 h) up to `MAX_ATTEMPTS`; a rate limit (`DeliveryError.retry_after`) waits what the platform asked;
 - a permanent error (`DeliveryError(permanent=True)`, e.g. a missing permission) stops the retries
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.core import failpoints
@@ -42,7 +44,7 @@ CONCURRENT_COMMUNITIES = 16
 MAX_ATTEMPTS = 8
 BASE_BACKOFF_S = 30.0
 MAX_BACKOFF_S = 3600.0
-SEND_TIMEOUT_S = 30.0
+SEND_TIMEOUT_S = 40.0  # discord.py itself waits out rate limits of up to 30 s
 
 
 def backoff(attempts: int) -> timedelta:
@@ -63,19 +65,25 @@ class Outbox:
         sent = 0
         gate = asyncio.Semaphore(CONCURRENT_COMMUNITIES)
 
-        async def send_all(group: list[OutboxRow], lease_end: datetime) -> int:
+        async def send_all(group: list[OutboxRow]) -> int:
             done = 0
             async with gate:
-                for row in group:
-                    # a send may take SEND_TIMEOUT_S: one that could outlive the lease is left to the next
-                    # claim, so two processes never send the same row at once
-                    if self.clock.now() + timedelta(seconds=SEND_TIMEOUT_S) >= lease_end:
-                        break
+                for index, row in enumerate(group):
+                    # a send may take SEND_TIMEOUT_S: before one could outlive the lease, the lease of the
+                    # rest is renewed, if it is still ours, so two processes never send one row at once
+                    lease = row.claimed_until
+                    if lease and self.clock.now() + timedelta(seconds=SEND_TIMEOUT_S) >= datetime.fromisoformat(lease):
+                        rest = group[index:]
+                        renewed = await self.store.renew_outbox_lease(
+                            [r.id for r in rest], lease, now=self.clock.now(), lease_s=LEASE_S)
+                        if renewed is None:
+                            break  # the lease ran out and another process took the rows
+                        group[index:] = [replace(r, claimed_until=renewed) for r in rest]
+                        row = group[index]
                     done += await self._send(row)
             return done
 
         while True:
-            lease_end = self.clock.now() + timedelta(seconds=LEASE_S)
             rows = await self.store.claim_outbox(now=self.clock.now(), lease_s=LEASE_S, limit=limit)
             if not rows:
                 return sent
@@ -85,7 +93,7 @@ class Outbox:
             for row in rows:
                 by_community.setdefault(row.community_id, []).append(row)
             alerts_before = self._alerts
-            sent += sum(await asyncio.gather(*(send_all(g, lease_end) for g in by_community.values())))
+            sent += sum(await asyncio.gather(*(send_all(g) for g in by_community.values())))
             if len(rows) < limit and self._alerts == alerts_before:  # new admin alerts go out in this call too
                 return sent
 

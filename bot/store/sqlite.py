@@ -65,6 +65,10 @@ COMMUNITY_SETTINGS = frozenset(
 )
 
 
+class _LeaseLost(Exception):
+    """Some rows of a lease were taken by another process: renew none of them."""
+
+
 class MigrationError(RuntimeError):
     """The migrations folder or the database's schema version is inconsistent."""
 
@@ -512,6 +516,20 @@ class Store:
             )
             rows = await cur.fetchall()
         return sorted((OutboxRow.from_row(r) for r in rows), key=lambda r: r.id)
+
+    async def renew_outbox_lease(self, ids: Sequence[int], lease: str, *, now: datetime, lease_s: float) -> str | None:
+        """Extend the lease of rows still held under `lease` (exactly as stored); None when any was lost."""
+        until = iso(now + timedelta(seconds=lease_s))
+        try:
+            async with self.transaction() as db:
+                cur = await db.execute(
+                    f"UPDATE outbox SET claimed_until = ? WHERE id IN ({', '.join('?' * len(ids))})"
+                    " AND claimed_until = ? AND sent_at IS NULL AND failed_at IS NULL", (until, *ids, lease))
+                if cur.rowcount != len(ids):
+                    raise _LeaseLost  # rolls the partial renewal back
+        except _LeaseLost:
+            return None
+        return until
 
     async def outbox_sent(self, row: OutboxRow, ref: str, *, now: datetime) -> None:
         async with self.transaction() as db:

@@ -18,7 +18,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from bot.core import outbox as outbox_module
 from bot.core.clock import FixedClock
 from bot.core.messages import Message
-from bot.core.models import Community, Member, OutboxItem
+from bot.core.models import Community, Member, OutboxItem, OutboxRow
 from bot.core.outbox import Outbox, backoff
 from bot.core.ports import DeliveryError
 from bot.store.sqlite import Store
@@ -149,26 +149,50 @@ async def test_server_errors_back_off_and_rate_limits_wait_what_the_platform_ask
     assert (await store.outbox_rows(1))[0].attempts == 4
 
 
-async def test_a_hung_send_does_not_hold_a_lease_past_its_end(store: Store, clock: FixedClock,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """With a send timeout close to the lease, only rows that can finish inside it are started."""
-    keys = await _messages(store, clock, communities=1, per=3)
+async def test_a_long_batch_renews_its_lease_so_no_row_is_sent_unleased(store: Store, clock: FixedClock,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sends of 30 s each against a 60 s lease: the rest of the batch is re-leased before it could lapse."""
+    keys = await _messages(store, clock, communities=1, per=4)
     monkeypatch.setattr(outbox_module, "SEND_TIMEOUT_S", outbox_module.LEASE_S - 1)
     platform = FlakyPlatform(seed=1, fault_rate=0)
-
-    outbox = Outbox(store, clock, platform)
     original = platform._deliver
+    unleased: list[str] = []
 
     async def slow(key: str) -> str:
-        clock.advance(timedelta(seconds=30))  # each send takes 30 s of the 60 s lease
+        row = next(r for r in await store.outbox_rows(1) if r.key == key)
+        if row.claimed_until is None or datetime.fromisoformat(row.claimed_until) <= clock.now():
+            unleased.append(key)  # another process could claim this row while we send it
+        clock.advance(timedelta(seconds=30))
         return await original(key)
 
     platform._deliver = slow  # type: ignore[method-assign]
-    await outbox.deliver()
-    assert platform.shown == keys[:1]  # the second could end after the lease: left for the next claim
-    clock.advance(timedelta(seconds=31))
-    await outbox.deliver()
-    assert platform.shown == keys[:2]
+    await Outbox(store, clock, platform).deliver()
+    assert platform.shown == keys and unleased == []
+
+
+async def test_rows_another_process_took_after_a_stall_are_left_to_it(store: Store, clock: FixedClock) -> None:
+    """Process A stalls past its lease between two sends; B claims the rest; A must not send them too."""
+    keys = await _messages(store, clock, communities=1, per=3)
+    platform = FlakyPlatform(seed=2, fault_rate=0)
+    a, b = Outbox(store, clock, platform), Outbox(store, clock, platform)  # two processes on one database
+    mark_sent = store.outbox_sent
+    stalled = False
+
+    taken: list[OutboxRow] = []
+
+    async def sent_then_stall(row, ref, *, now):  # type: ignore[no-untyped-def]
+        nonlocal stalled
+        await mark_sent(row, ref, now=now)
+        if not stalled:
+            stalled = True
+            clock.advance(timedelta(seconds=outbox_module.LEASE_S + 10))  # A's event loop froze for 70 s
+            taken.extend(await store.claim_outbox(now=clock.now(), lease_s=outbox_module.LEASE_S))  # B claims
+
+    store.outbox_sent = sent_then_stall  # type: ignore[method-assign]
+    assert await a.deliver() == 1  # A's renewal finds the rows leased to B and stops
+    assert [r.key for r in taken] == keys[1:] and platform.shown == keys[:1]
+    assert [await b._send(r) for r in taken] == [True, True]  # B sends what it claimed
+    assert platform.shown == keys and max(platform.received.values()) == 1
 
 
 def test_adapters_report_rate_limits_with_the_platforms_wait() -> None:
