@@ -527,7 +527,7 @@ class OnsiteClient(discord.AutoShardedClient):
         intents = discord.Intents.none()
         intents.guilds = True
         # a rate limit longer than this raises RateLimited, so the outbox reschedules instead of hanging
-        options.setdefault("max_ratelimit_timeout", 20.0)
+        options.setdefault("max_ratelimit_timeout", 30.0)  # the smallest discord.py allows
         super().__init__(intents=intents, allowed_mentions=NO_MENTIONS, **options)
         self._services = services
         self.table = table or core_table()
