@@ -138,9 +138,6 @@ class Submissions:
         self.outbox = outbox
         self.grader = grader
         self._grading: set[int] = set()
-        # (member, question) of theory and written answers in flight: their "already answered" check and
-        # their insert are separate statements, so a double click would otherwise store two attempts
-        self._answering: set[tuple[int, str]] = set()
         self.after_verdict: VerdictHook | None = None  # set by Services.build (timed attempts)
 
     async def open_question(self, caller: Caller, question_id: str) -> Context:
@@ -165,18 +162,10 @@ class Submissions:
         q = ctx.question
         if q.track in CODE_TRACKS:
             reply = await self._code(caller, ctx, code if code is not None else text)
+        elif q.track in WRITTEN_TRACKS:  # one attempt each: the store re-checks inside its write transaction
+            reply = await self._written(caller, ctx, text)
         else:
-            key = (caller.member.id, q.id)
-            if key in self._answering:
-                raise Conflict(f"Your answer to `{q.id}` is still being recorded; one attempt per question.")
-            self._answering.add(key)
-            try:
-                if q.track in WRITTEN_TRACKS:
-                    reply = await self._written(caller, ctx, text)
-                else:
-                    reply = await self._theory(caller, ctx, text)
-            finally:
-                self._answering.discard(key)
+            reply = await self._theory(caller, ctx, text)
         # -- hook (issue 9, timed.py): a /timed attempt stops with the verdict and shows the time taken
         if self.after_verdict is not None:
             reply = await self.after_verdict(caller, q, reply)

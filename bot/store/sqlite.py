@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import aiosqlite
 
 from bot.core import failpoints
-from bot.core.errors import JobFinished
+from bot.core.errors import Conflict, JobFinished
 from bot.core.models import (
     SOLVED_VERDICTS,
     Community,
@@ -47,6 +47,7 @@ from bot.core.models import (
     TrackStats,
 )
 
+ONE_ATTEMPT_KINDS = frozenset({"choice", "numeric", "written"})  # theory: once per daily post; written: once
 _SOLVED = "(" + ", ".join(f"'{v}'" for v in SOLVED_VERDICTS) + ")"  # for SQL: ('accepted', ...)
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 COMMUNITY_SETTINGS = frozenset(
@@ -599,6 +600,16 @@ class Store:
                     (iso(now), sub.job_id))
                 if cur.rowcount != 1:
                     raise JobFinished(f"grading job {sub.job_id} was already finished")
+            if sub.kind in ONE_ATTEMPT_KINDS:
+                # checked inside the write transaction, which SQLite serialises across processes, so two
+                # clicks on two bot processes cannot both store an answer
+                cur = await db.execute(
+                    "SELECT 1 FROM submissions WHERE member_id = ? AND question_id = ? AND kind = ?"
+                    + (" AND daily_post_id IS ?" if sub.kind != "written" else "") + " LIMIT 1",
+                    (sub.member_id, sub.question_id, sub.kind)
+                    + ((sub.daily_post_id,) if sub.kind != "written" else ()))
+                if await cur.fetchone() is not None:
+                    raise Conflict(f"You already answered `{sub.question_id}`; it takes one attempt.")
             first_solve = False
             position = 0
             if sub.correct:

@@ -14,6 +14,7 @@ from bot.core.errors import Busy, Conflict, Forbidden, NotFound, UsageError
 from bot.core.models import Caller, RubricPoint
 from bot.core.services import Services
 from bot.core.submissions import MAX_CODE_BYTES, parse_choice, parse_number, rubric_coverage, strip_fences
+from bot.store.sqlite import Store
 from tests.conftest import RecordingChat, StandInGrader
 
 WRONG = "def count_pairs(nums, target):\n    return 0\n"
@@ -242,3 +243,24 @@ async def test_communities_never_see_each_others_rounds_or_submissions(
         await wired.submissions.vote(eve, "feed-ranking-lite", "Bob")
     listing = await wired.submissions.answers(member, "feed-ranking-lite")
     assert listing.fields[0].name.startswith("Bob · coverage")
+
+
+async def test_two_processes_answering_at_once_store_one_attempt(
+    wired: Services, store: Store, bank: Bank, clock: FixedClock, member: Caller
+) -> None:
+    """The same answer sent to two bot processes (two connections to one file) at the same moment."""
+    await wired.tick()
+    other = await Store.open(store.path)  # a second process's connection
+    try:
+        twin = Services.build(other, bank, clock)
+        written = " ".join(["requirements scale model monitoring serving latency"] * 8)
+        for qid, text in (("overfit-first-step", "B"), ("feed-ranking-lite", written)):
+            results = await asyncio.gather(
+                wired.submissions.submit(member, qid, text=text, code=None),
+                twin.submissions.submit(member, qid, text=text, code=None),
+                return_exceptions=True,
+            )
+            assert sorted(type(r).__name__ for r in results) == ["Conflict", "Message"], results
+            assert len(await store.submissions_of(member.member.id, qid)) == 1
+    finally:
+        await other.close()
