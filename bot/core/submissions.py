@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -49,6 +50,8 @@ from bot.core.models import (
 )
 from bot.core.outbox import Outbox
 from bot.core.ports import Grader, Store
+
+log = logging.getLogger(__name__)
 
 MAX_CODE_BYTES = 64 * 1024
 MAX_GRADING_ATTEMPTS = 2  # a job cut off this many times is reported, not re-run again
@@ -194,8 +197,9 @@ class Submissions:
             failpoints.hit("grading.started")
             try:
                 return await self._grade(caller, ctx, code, job_id)
-            except Busy:
-                await self.store.finish_grading_job(job_id, "abandoned: the judge was busy", now=self.clock.now())
+            except Exception as exc:  # the member is told now (busy, judge fault); a cancellation leaves the
+                # job open, so the next process re-grades it
+                await self.store.finish_grading_job(job_id, f"abandoned: {type(exc).__name__}", now=self.clock.now())
                 raise
         finally:
             self._grading.discard(member.id)
@@ -227,7 +231,11 @@ class Submissions:
             return 0
         jobs = await self.store.claim_orphaned_jobs()
         for job in jobs:
-            await self._recover_one(job)
+            try:
+                await self._recover_one(job)
+            except Exception:  # must not stop the tick's other work; tried again next tick, up to the limit
+                log.exception("re-grading job %s failed", job["id"])
+                await self.store.release_grading_job(int(job["id"]))
         return len(jobs)
 
     async def _recover_one(self, job: Any) -> None:

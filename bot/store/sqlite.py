@@ -144,8 +144,10 @@ def owner_alive(owner: str) -> bool:
     (SQLite is not shared across hosts); on a system without /proc only the pid is checked."""
     host, _, rest = owner.partition(":")
     pid_text, _, ticks = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return host != socket.gethostname()
+    if not pid_text.isdigit():
+        return False  # 'released' (the judge was busy) or malformed: nobody holds the job
+    if host != socket.gethostname():
+        return True
     pid = int(pid_text)
     try:
         os.kill(pid, 0)
@@ -673,9 +675,11 @@ class Store:
         return True
 
     async def release_grading_job(self, job_id: int) -> None:
-        """Give a job back (the judge was busy) so a later tick claims it again."""
+        """Give a job back (the judge was busy or failed) so a later tick claims it again; this try does
+        not count, since only a crash can cut a try off (and crashes are what the count limits)."""
         async with self.transaction() as db:
-            await db.execute("UPDATE grading_jobs SET owner = 'released' WHERE id = ? AND owner = ?", (job_id, self.owner))
+            await db.execute("UPDATE grading_jobs SET owner = 'released', attempts = attempts - 1 WHERE id = ?"
+                             " AND owner = ?", (job_id, self.owner))
 
     async def claim_orphaned_jobs(self, *, limit: int = 20) -> list[aiosqlite.Row]:
         """Open jobs whose process is gone, taken over by this one (compare-and-set on the owner)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -11,7 +12,8 @@ from bot.core import scoring
 from bot.core.bank import Bank
 from bot.core.clock import FixedClock
 from bot.core.errors import Busy, Conflict, Forbidden, NotFound, UsageError
-from bot.core.models import Caller, RubricPoint
+from bot.core.messages import Message
+from bot.core.models import Caller, OutboxItem, RubricPoint
 from bot.core.services import Services
 from bot.core.submissions import MAX_CODE_BYTES, parse_choice, parse_number, rubric_coverage, strip_fences
 from bot.store.sqlite import Store
@@ -264,3 +266,36 @@ async def test_two_processes_answering_at_once_store_one_attempt(
             assert len(await store.submissions_of(member.member.id, qid)) == 1
     finally:
         await other.close()
+
+
+async def test_regrading_after_a_crash_survives_a_judge_fault(
+    wired: Services, store: Store, bank: Bank, member: Caller, chat: RecordingChat, grader: StandInGrader,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An orphaned job (its process died) is re-graded by the next tick; a judge fault meanwhile neither
+    stops that tick's other work nor loses the job."""
+    await wired.tick()
+    job = await store.start_grading_job(community_id=member.community.id, member_id=member.member.id,
+                                        question_id="pair-sum-count", daily_post_id=None,
+                                        code=reference(bank, "pair-sum-count"), now=wired.clock.now())
+    async with store.transaction() as db:  # its process is gone: a pid beyond any pid_max
+        await db.execute("UPDATE grading_jobs SET owner = ? WHERE id = ?", (f"{socket.gethostname()}:4194304:1", job))
+    real_grade = grader.grade
+
+    async def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("the sandbox pool died")
+
+    monkeypatch.setattr(grader, "grade", broken)
+    await wired.submissions.store.enqueue([OutboxItem(community_id=member.community.id, key="hello", purpose="dm",
+                                                      member_id=member.member.id, message=Message(body="hi"))],
+                                          now=wired.clock.now())
+    await wired.tick()
+    assert [m.body for k, _, m in chat.sent if k == "dm"] == ["hi"]  # the tick went on and delivered
+    assert [(r["owner"], r["finished_at"]) for r in await store.open_grading_jobs()] == [("released", None)]
+
+    monkeypatch.setattr(grader, "grade", real_grade)
+    await wired.tick()
+    dms = [m for k, _, m in chat.sent if k == "dm"]
+    assert dms[-1].title.startswith("Accepted ✓") and "cut off by a restart" in dms[-1].body
+    assert await store.open_grading_jobs() == []
+    assert [r["verdict"] for r in await store.submissions_of(member.member.id, "pair-sum-count")] == ["accepted"]
