@@ -130,6 +130,17 @@ async def test_dm_refused_by_the_member_is_permanent(bot: dp.Bot) -> None:
     assert caught.value.permanent and "does not accept direct messages" in str(caught.value)
 
 
+async def test_a_retried_dm_carries_the_same_nonce_so_discord_drops_the_duplicate(bot: dp.Bot) -> None:
+    c = await community(bot)
+    alice, _ = await members(bot, c)
+    for key in ("regrade:7", "regrade:7", "regrade:8"):  # a retry after a timeout, then another message
+        await chat(bot).send_dm(alice, Message(body="Accepted"), key=key)
+    sent = bot.http.matching("POST", r"^/channels/\d+/messages$")
+    nonces = [call.payload["nonce"] for call in sent]
+    assert all(call.payload["enforce_nonce"] is True for call in sent)
+    assert nonces[0] == nonces[1] != nonces[2]
+
+
 async def test_dm_buttons_name_their_server_and_work_from_the_dm(bot: dp.Bot) -> None:
     c = await community(bot)
     alice, _ = await members(bot, c)
