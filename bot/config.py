@@ -12,9 +12,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core import failpoints
+from bot.core.clock import is_timezone
 from bot.core.errors import ConfigError
 
 TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -132,10 +132,8 @@ def _digits(text: str, most: int) -> bool:
 
 
 def validate_timezone(name: str, variable: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{variable}={name!r} is not an IANA timezone (for example Europe/Berlin)") from None
+    if not is_timezone(name):
+        raise ConfigError(f"{variable}={name!r} is not an IANA timezone (for example Europe/Berlin)")
     return name
 
 

@@ -32,6 +32,7 @@ def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
     ("env", "message"),
     [
         ({"ONSITE_TIMEZONE": "Mars/Olympus"}, "ONSITE_TIMEZONE='Mars/Olympus' is not an IANA timezone"),
+        ({"ONSITE_TIMEZONE": "Europe/" + "x" * 300}, "is not an IANA timezone"),  # zoneinfo raises OSError here
         ({"ONSITE_POST_TIME": "9am"}, "ONSITE_POST_TIME='9am' must be a 24-hour time HH:MM"),
         ({"ONSITE_POST_TIME": "24:00"}, "ONSITE_POST_TIME='24:00'"),
         ({"ONSITE_LOG_LEVEL": "LOUD"}, "ONSITE_LOG_LEVEL='LOUD' must be one of"),

@@ -16,10 +16,10 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core import views
 from bot.core.cards import find_member as find_card_member
+from bot.core.clock import is_timezone
 from bot.core.daily import parse_pattern
 from bot.core.errors import Forbidden, NotFound, OnsiteError, UnknownCommand, UsageError, as_typed, shown
 from bot.core.leaderboard import PERIODS
@@ -413,10 +413,8 @@ async def cmd_my_timezone(ctx: Context, args: Mapping[str, Any]) -> Message:
 
 
 def check_timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name longer than a file name can be
-        raise UsageError(f"{shown(value)} is not an IANA timezone such as Europe/Berlin or America/New_York.") from None
+    if not is_timezone(value):
+        raise UsageError(f"{shown(value)} is not an IANA timezone such as Europe/Berlin or America/New_York.")
     return value
 
 

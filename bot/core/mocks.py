@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 
 from bot.core import failpoints
 from bot.core.bank import Bank
-from bot.core.clock import Clock
+from bot.core.clock import Clock, is_timezone
 from bot.core.errors import Conflict, Forbidden, NotFound, UsageError, as_typed, shown
 from bot.core.messages import Button, Field, Message
 from bot.core.models import TRACK_LABELS, TRACKS, Caller, Community, Member, OutboxItem, Question
@@ -190,10 +190,8 @@ class Mocks:
         if lvl not in LEVELS:
             raise UsageError(f"Level must be one of {', '.join(LEVELS)}, got {shown(level)}.")
         tz = timezone or caller.member.timezone or caller.community.timezone
-        try:
-            ZoneInfo(tz)
-        except (KeyError, ValueError, OSError):  # OSError: a name longer than a file name can be
-            raise UsageError(f"{shown(tz)} is not an IANA timezone such as Europe/Berlin.") from None
+        if not is_timezone(tz):
+            raise UsageError(f"{shown(tz)} is not an IANA timezone such as Europe/Berlin.")
         windows = availability or DEFAULT_AVAILABILITY
         slots = parse_availability(windows)
         await self.store.save_optin(caller.member, tracks=chosen, level=lvl, timezone=tz,
