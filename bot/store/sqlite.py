@@ -469,9 +469,7 @@ class Store:
     async def rebuild_standings(self) -> None:
         """Recompute every standing from the append-only ledger (the ledger is the source of truth)."""
         async with self.transaction() as db:
-            await db.execute("DELETE FROM standings")
-            for statement in split_statements(STANDINGS_REBUILD_SQL):
-                await db.execute(statement)
+            await _rebuild_standings_in(db, None)
 
     async def table_counts(self, tables: Iterable[str]) -> Mapping[str, int]:
         """Row counts (for `db migrate` output and migration tests)."""
@@ -1136,9 +1134,12 @@ class Store:
 
     async def member_data_counts(self, member_id: int) -> dict[str, int]:
         """What erasing the member would remove, per kind (shown before they confirm)."""
+        return await self._erasure_counts(self._db, member_id)
+
+    async def _erasure_counts(self, db: aiosqlite.Connection, member_id: int) -> dict[str, int]:
         counts: dict[str, int] = {}
         for key, sql in self.ERASURE_COUNTS:
-            async with self._db.execute(sql, {"m": member_id}) as cur:
+            async with db.execute(sql, {"m": member_id}) as cur:
                 row = await cur.fetchone()
             counts[key] = int(row[0]) if row else 0
         return counts
@@ -1170,11 +1171,7 @@ class Store:
                 member = await c.fetchone()
             assert member is not None
             community_id, old_name = int(member[0]), str(member[1])
-            counts: dict[str, int] = {}
-            for key, sql in self.ERASURE_COUNTS:
-                async with db.execute(sql, {"m": member_id}) as c:
-                    row = await c.fetchone()
-                counts[key] = int(row[0]) if row else 0
+            counts = await self._erasure_counts(db, member_id)
             for sql in self.ERASURE_STATEMENTS:
                 await db.execute(sql, {"m": member_id, "name": display_name})
             # names in stored pairing reports ("alice (until 2026-12-01)") become the anonymous name
@@ -1192,11 +1189,7 @@ class Store:
                             changed = True
                 if changed:
                     await db.execute("UPDATE mock_rounds SET report = ? WHERE id = ?", (json.dumps(report), round_id))
-            await db.execute("DELETE FROM standings WHERE community_id = ?", (community_id,))
-            for statement in split_statements(STANDINGS_REBUILD_SQL):
-                scoped = statement.replace("FROM points_ledger", "FROM (SELECT * FROM points_ledger"
-                                           " WHERE community_id = :community)")
-                await db.execute(scoped, {"community": community_id})
+            await _rebuild_standings_in(db, community_id)
             await db.execute("DELETE FROM erasure_requests WHERE member_id = ?", (member_id,))
         return counts
 
@@ -1264,26 +1257,28 @@ class Store:
 
 STANDINGS_REBUILD_SQL = """
 INSERT INTO standings (community_id, period, track, member_id, points, solved, last_at)
+WITH ledger AS (SELECT * FROM points_ledger WHERE :community IS NULL OR community_id = :community)
 SELECT community_id, period, track, member_id, SUM(points), SUM(reason = 'solve'), MAX(created_at)
 FROM (
-    SELECT community_id, 'all' AS period, '*' AS track, member_id, points, reason, created_at FROM points_ledger
+    SELECT community_id, 'all' AS period, '*' AS track, member_id, points, reason, created_at FROM ledger
     UNION ALL
-    SELECT community_id, 'all', track, member_id, points, reason, created_at FROM points_ledger WHERE track IS NOT NULL
+    SELECT community_id, 'all', track, member_id, points, reason, created_at FROM ledger WHERE track IS NOT NULL
     UNION ALL
     SELECT community_id, 'w:' || date(local_date, '-6 days', 'weekday 1'), '*', member_id, points, reason, created_at
-    FROM points_ledger
+    FROM ledger
     UNION ALL
     SELECT community_id, 'w:' || date(local_date, '-6 days', 'weekday 1'), track, member_id, points, reason, created_at
-    FROM points_ledger WHERE track IS NOT NULL
+    FROM ledger WHERE track IS NOT NULL
     UNION ALL
     SELECT community_id, 'm:' || strftime('%Y-%m', local_date), '*', member_id, points, reason, created_at
-    FROM points_ledger
+    FROM ledger
     UNION ALL
     SELECT community_id, 'm:' || strftime('%Y-%m', local_date), track, member_id, points, reason, created_at
-    FROM points_ledger WHERE track IS NOT NULL
+    FROM ledger WHERE track IS NOT NULL
 )
 GROUP BY community_id, period, track, member_id;
-UPDATE standings SET hidden = 1 WHERE member_id IN (SELECT id FROM members WHERE hide_from_leaderboard = 1);
+UPDATE standings SET hidden = 1 WHERE (:community IS NULL OR community_id = :community)
+    AND member_id IN (SELECT id FROM members WHERE hide_from_leaderboard = 1);
 """
 
 _STANDINGS_SQL = """
@@ -1294,6 +1289,14 @@ SELECT s.member_id AS member_id, m.display_name AS display_name, s.points AS poi
 FROM standings AS s JOIN members AS m ON m.id = s.member_id
 WHERE s.community_id = ? AND s.period = ? AND s.track = ? AND s.hidden = 0 AND s.points > 0
 """
+
+
+async def _rebuild_standings_in(db: aiosqlite.Connection, community_id: int | None) -> None:
+    """Inside a transaction: the standings of one community (None: all) again from the ledger."""
+    await db.execute("DELETE FROM standings WHERE :community IS NULL OR community_id = :community",
+                     {"community": community_id})
+    for statement in split_statements(STANDINGS_REBUILD_SQL):
+        await db.execute(statement, {"community": community_id})
 
 
 async def _local_date(db: aiosqlite.Connection, community_id: int, now: datetime) -> str:

@@ -220,7 +220,13 @@ async def test_delete_my_data_removes_every_personal_row_and_nothing_else(
     assert counts["avoid_entries"] == 2 and counts["stories"] == 1 and counts["mock_optin"] == 1
     assert counts["messages_pending"] >= 1 and counts["messages_sent"] >= 1 and counts["grading_jobs"] == 1
 
+    # another community's standings must survive the recomputation of Bob's community
+    elsewhere = await store.ensure_community("test", "guild-2", "Other guild", now=clock.now())
+    eve = await store.ensure_member(elsewhere.id, "u-eve", "Eve", now=clock.now())
+    await store.add_points(community_id=elsewhere.id, member_id=eve.id, points=7, reason="test", track="coding",
+                           now=clock.now(), dedupe_key="eve")
     before = table_rows(store.path)
+    assert sum(r["member_id"] == eve.id for r in before["standings"]) == 6  # 3 periods x (all, coding)
     for table, column in MEMBER_COLUMNS:  # the fixture is not vacuous: Bob is everywhere
         assert count(store.path, f"SELECT COUNT(*) FROM {table} WHERE {column} = ?", bob_id) >= 1, (table, column)
 
