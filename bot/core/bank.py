@@ -129,11 +129,25 @@ for _tag in ("bool", "int", "float", "timestamp"):
 def _check_shape(text: str) -> str | None:
     """Why the document must not be composed (too deep, alias bomb, recursive alias), else None.
 
-    Runs over libyaml's event stream, which does not recurse, before the composer, which does."""
+    Runs over libyaml's event stream, which does not recurse, before the composer, which does.
+    PyYAML 6.0.4's libyaml stops deep input itself, sometimes before our count sees 33 levels (its
+    scanner reads a run of `[` ahead); that refusal gets the same message, whichever parser ran."""
+    try:
+        return _shape_problem(yaml.parse(text, Loader=_SafeBase))
+    except yaml.MarkedYAMLError as exc:
+        if "maximum nesting depth" in str(exc.problem or ""):
+            return _TOO_DEEP
+        raise
+
+
+_TOO_DEEP = f"nests more than {MAX_DEPTH} levels deep"
+
+
+def _shape_problem(events: Iterable[yaml.Event]) -> str | None:
     sizes: dict[str, tuple[int, int]] = {}  # anchor: (values, levels) of the anchored node
     frames: list[list[Any]] = []  # open collections: [anchor, values before it, deepest level inside]
     total = 0
-    for event in yaml.parse(text, Loader=_SafeBase):
+    for event in events:
         if isinstance(event, yaml.CollectionStartEvent):
             frames.append([event.anchor, total, len(frames) + 1])
             total += 1
@@ -157,7 +171,7 @@ def _check_shape(text: str) -> str | None:
         else:
             continue
         if frames and frames[-1][2] > MAX_DEPTH:
-            return f"nests more than {MAX_DEPTH} levels deep"
+            return _TOO_DEEP
         if total > MAX_VALUES:
             return f"holds more than {MAX_VALUES:,} values once aliases are expanded"
     return None

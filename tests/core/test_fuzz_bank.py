@@ -279,6 +279,29 @@ def test_hostile_files_are_refused_by_name_and_the_rest_loads(name: str, content
     assert len(bad) == 1 and bad[0].field == field and reason in bad[0].reason, bad
 
 
+@pytest.mark.parametrize("level", ["flow", "block"])
+def test_the_parsers_own_depth_refusal_reads_like_ours(level: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyYAML 6.0.4's libyaml refuses deep input itself, before our count sees it; 6.0.3's does not.
+
+    Whichever PyYAML is installed, a parser that stops on depth gives the loader's one message."""
+    real_parse = yaml.parse
+
+    def parse(stream: Any, Loader: Any = yaml.SafeLoader) -> Iterator[Any]:
+        events = real_parse(stream, Loader=Loader)
+        if "deep-by-parser" not in str(stream):
+            yield from events
+            return
+        yield next(events)  # the stream start, which libyaml yields before scanning ahead
+        mark = yaml.Mark("<unicode string>", 1003, 0, 1003, None, None)
+        raise yaml.scanner.ScannerError(f"while increasing {level} level", mark, "exceeded maximum nesting depth", mark)
+
+    monkeypatch.setattr(yaml, "parse", parse)
+    with bank_tree() as folder:
+        path = write(folder, "coding", "deep-by-parser", "id: deep-by-parser\nx: [[[1]]]\n")
+        bad = check(load(folder), path)
+    assert len(bad) == 1 and bad[0].field == "" and bad[0].reason == f"nests more than {MAX_DEPTH} levels deep", bad
+
+
 def test_aliases_within_bounds_still_load() -> None:
     """Refusing bombs must not refuse YAML's ordinary reuse of a value."""
     text = (FIXTURE_BANK / "ml-theory" / "overfit-first-step.yaml").read_text()
