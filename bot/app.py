@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,6 +15,7 @@ from bot.core.models import Question, Verdict
 from bot.core.ports import Chat, Grader
 from bot.core.services import Services
 from bot.store.sqlite import Store
+from graders import sandbox
 from graders.pool import Busy as PoolBusy
 from graders.pool import GraderPool
 from graders.spec import CodeSpec
@@ -52,6 +54,16 @@ class App:
         await self.store.close()
 
 
+def report_judge_tier() -> str:
+    """Say at start which sandbox tier will grade, so an operator sees a weaker one before members do."""
+    ok, why = sandbox.bwrap_status()
+    if ok:
+        log.info("judge: bwrap tier (namespaces, read-only system view)")
+        return "bwrap"
+    log.warning("judge: rlimit tier, bwrap unusable here (%s); see SECURITY.md for what that tier does not cover", why)
+    return "rlimit"
+
+
 def load_bank(settings: Settings) -> Bank:
     """Load the bank; files with errors are reported and skipped so the bot still starts."""
     bank = Bank.load(settings.questions_dir)
@@ -74,6 +86,7 @@ async def build_app(
     if grader is None:
         pool_grader = PoolGrader(GraderPool(max_workers=settings.grader_workers))
         grader = pool_grader
+        await asyncio.to_thread(report_judge_tier)
     services = Services.build(
         store,
         bank if bank is not None else load_bank(settings),

@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import select
+import shutil
 import subprocess
 import sys
 import time
@@ -188,3 +189,16 @@ async def test_a_bug_in_a_command_is_a_short_reply_and_a_logged_traceback(tmp_pa
     assert "Something went wrong on our side" in reply.body and "Traceback" not in out.getvalue()
     assert "RuntimeError: a bug of ours" in (tmp_path / "console-errors.log").read_text()
     assert after is not None and after.kind != "error"  # the console carries on
+
+
+def test_start_says_when_the_judge_falls_back_to_the_rlimit_tier(tmp_path: Path) -> None:
+    """An operator sees a weaker sandbox at start, before a member's code meets it."""
+    hidden = console(tmp_path, "/help\n", PATH=str(tmp_path / "no-bwrap-here"))
+    assert hidden.returncode == 0, hidden.stderr
+    assert "judge: rlimit tier, bwrap unusable here (bwrap is not installed)" in hidden.stderr
+    assert hidden.stdout.startswith("Onsite · practice for ML interview loops")
+    if shutil.which("bwrap"):
+        from graders import sandbox
+
+        if sandbox.bwrap_status()[0]:
+            assert "rlimit tier" not in console(tmp_path, "/help\n").stderr
