@@ -17,12 +17,19 @@ the sandbox has nothing to act on. Rules (also in graders/README.md):
   quadratic; meant for the short lists of questions like "return all pairs").
 * Anything the submission returned that is not plain data (a custom object, a generator...) is
   decoded as ``Opaque`` and never equals anything.
+* Dict keys and set items follow the same rules: ``{True: x}`` is not ``{1: x}``. A decoded dict or
+  set whose keys Python would merge (``true`` and ``1``) is ``Opaque``.
+
+Decoding is bounded because the submission can write anything on the result pipe: a line holds at
+most ``MAX_VALUES`` values in all (counted before ``json.loads`` builds anything) and nests at most
+``MAX_DEPTH`` levels; every comparison is total over whatever decodes (huge ints, NaN, -0.0, inf).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -59,14 +66,20 @@ def _hook(d: dict[str, Any]) -> Any:
                 return Opaque("bytes")
         if k == "$set" and isinstance(v, list):
             try:
-                return frozenset(_hashable(x) for x in v)
+                items = frozenset(_hashable(x) for x in v)
             except TypeError:
                 return Opaque("set of unhashable items")
+            if len({_canon(x) for x in items}) != len(v):
+                return Opaque("set with items Python treats as equal")
+            return items
         if k == "$dict" and isinstance(v, list):
             try:
-                return {_hashable(pair[0]): pair[1] for pair in v}
+                out = {_hashable(pair[0]): pair[1] for pair in v}
             except (TypeError, IndexError, KeyError):
                 return Opaque("dict with unhashable keys")
+            if len(out) != len(v) or not all(isinstance(p, list) and len(p) == 2 for p in v):
+                return Opaque("dict with keys Python treats as equal")
+            return out
     return d
 
 
@@ -76,14 +89,54 @@ def _hashable(x: Any) -> Any:
     return x
 
 
-def decode(text: str | bytes) -> Any:
+MAX_VALUES = 1_000_000  # values per run on the result pipe: ~100 MB of Python objects at worst
+MAX_DEPTH = 200  # the harness nests at most 64 levels of data, a $dict adds 2 per level, a line 2
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+class DecodeError(ValueError):
+    """A result line the judge refuses to decode: not JSON, too large, too many values, too deep."""
+
+
+def decode(text: str | bytes, *, budget: int = MAX_VALUES) -> Any:
     """Decode one JSON value from the sandbox, restoring NaN/inf, bytes, sets and non-str-key dicts."""
-    return json.loads(text, object_hook=_hook)
+    return loads_line(text, budget=budget)[0]
 
 
-def loads_line(text: str | bytes) -> Any:
-    """Decode one protocol line (a JSON object) with the same special-value rules."""
-    return json.loads(text, object_hook=_hook)
+def loads_line(text: str | bytes, *, budget: int = MAX_VALUES) -> tuple[Any, int]:
+    """Decode one protocol line; returns (value, number of values in it). Raises DecodeError.
+
+    The values are counted on the raw text (strings taken out, then every `[`, `{` and `,`) before
+    json builds a single object, so a line of a million empty dicts costs a count, not a gigabyte."""
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+    bare = _STRINGS.sub(b"0", raw)
+    values = bare.count(b"[") + bare.count(b"{") + bare.count(b",") + 1
+    if values > budget:
+        raise DecodeError(f"more than {budget:,} values")
+    try:
+        obj = json.loads(raw, object_hook=_hook)
+    except (ValueError, RecursionError) as e:
+        raise DecodeError(f"not a result line: {type(e).__name__}") from None
+    if _depth_over(obj, MAX_DEPTH):
+        raise DecodeError(f"nested more than {MAX_DEPTH} levels")
+    return obj, values
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether value nests deeper than limit (iterative: a forged line must not recurse the judge)."""
+    stack = [(value, 0)]
+    while stack:
+        x, d = stack.pop()
+        if d > limit:
+            return True
+        if isinstance(x, (list, tuple)):
+            stack.extend((i, d + 1) for i in x)
+        elif isinstance(x, dict):
+            stack.extend((i, d + 1) for i in x.values())
+            stack.extend((k, d + 1) for k in x if isinstance(k, tuple))
+        elif isinstance(x, frozenset):
+            stack.extend((i, d + 1) for i in x)
+    return False
 
 
 @dataclass(frozen=True)
@@ -103,18 +156,34 @@ def _is_seq(x: Any) -> bool:
 
 
 def _num_equal(g: float, e: float, tol: float | None) -> bool:
-    if (isinstance(g, float) and math.isnan(g)) or (isinstance(e, float) and math.isnan(e)):
-        return isinstance(g, float) and isinstance(e, float) and math.isnan(g) and math.isnan(e)
-    if math.isinf(g) or math.isinf(e):
+    """Total over ints of any size and floats of any value (an int past 1e308 has no float)."""
+    g_nan = isinstance(g, float) and math.isnan(g)
+    e_nan = isinstance(e, float) and math.isnan(e)
+    if g_nan or e_nan:
+        return g_nan and e_nan
+    if (isinstance(g, float) and math.isinf(g)) or (isinstance(e, float) and math.isinf(e)):
         return g == e
-    if tol is None:
-        return g == e
-    return abs(g - e) <= tol + tol * abs(e)
+    if tol is None or g == e:
+        return g == e  # exact: Python compares int and float by value, without overflow
+    try:
+        return abs(g - e) <= tol + tol * abs(e)
+    except OverflowError:
+        return False  # one side is an int too large for a float, the other is not equal to it
 
 
 def _short(x: Any, limit: int = 80) -> str:
-    text = repr(x)
+    text = _repr(x)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _repr(x: Any) -> str:
+    """repr that is total: a huge int is shown by its size (str() of one raises past 4,300 digits)."""
+    if isinstance(x, int) and not isinstance(x, bool) and x.bit_length() > 10_000:
+        return f"<an int of {x.bit_length():,} bits>"
+    try:
+        return repr(x)
+    except (ValueError, RecursionError):
+        return f"<{type(x).__name__}>"
 
 
 def _type_name(x: Any) -> str:
@@ -134,7 +203,7 @@ def _match(got: Any, exp: Any, tol: float | None, path: str) -> Outcome:
         if _num_equal(got, exp, tol):
             return Outcome(True)
         extra = f" (tolerance {tol:g})" if tol is not None else ""
-        return Outcome(False, f"{path or 'result'}: expected {exp!r}, got {got!r}{extra}")
+        return Outcome(False, f"{path or 'result'}: expected {_short(exp)}, got {_short(got)}{extra}")
     if _is_seq(exp) and _is_seq(got):
         if len(got) != len(exp):
             return Outcome(False, f"{path or 'result'}: expected {len(exp)} items, got {len(got)}")
@@ -144,8 +213,11 @@ def _match(got: Any, exp: Any, tol: float | None, path: str) -> Outcome:
                 return out
         return Outcome(True)
     if isinstance(exp, Mapping) and isinstance(got, Mapping):
-        missing = [k for k in exp if k not in got]
-        extra_keys = [k for k in got if k not in exp]
+        # keys by their canonical form, so True and 1 stay different keys (bool only equals bool)
+        gk = {_canon(k): k for k in got}
+        ek = {_canon(k): k for k in exp}
+        missing = [ek[c] for c in ek if c not in gk]
+        extra_keys = [gk[c] for c in gk if c not in ek]
         if missing or extra_keys:
             parts = []
             if missing:
@@ -153,13 +225,13 @@ def _match(got: Any, exp: Any, tol: float | None, path: str) -> Outcome:
             if extra_keys:
                 parts.append("unexpected keys " + ", ".join(_short(k, 30) for k in extra_keys[:5]))
             return Outcome(False, f"{path or 'result'}: " + "; ".join(parts))
-        for k in exp:
-            out = _match(got[k], exp[k], tol, f"{path}[{k!r}]")
+        for c, k in ek.items():
+            out = _match(got[gk[c]], exp[k], tol, f"{path}[{_short(k, 30)}]")
             if not out.ok:
                 return out
         return Outcome(True)
     if isinstance(exp, (set, frozenset)) and isinstance(got, (set, frozenset)):
-        if set(got) == set(exp):
+        if {_canon(x) for x in got} == {_canon(x) for x in exp}:
             return Outcome(True)
         return Outcome(False, f"{path or 'result'}: sets differ")
     if type(got) is type(exp) and got == exp:

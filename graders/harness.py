@@ -1,15 +1,22 @@
-"""Runs INSIDE the sandbox: apply limits, load the submission, call the entry once per input.
+"""Runs INSIDE the sandbox: isolate, apply limits, load the submission, call the entry once per input.
 
 ``graders.sandbox`` compiles this file once, and each sandbox runs ``python -I -c STUB CONFIG_FD``
 where the stub reads ``(code object, config)`` with marshal from the inherited memfd and calls
-``run(config)``, so no sandbox pays for compiling it. It imports nothing from ``graders``. It is trusted code that runs
-before any submission code, so it applies the resource limits, drops privileges and (in the rlimit
-tier) installs a seccomp filter that denies new sockets before it reads the submission.
+``run(config)``, so no sandbox pays for compiling it. It imports nothing from ``graders``. It is trusted code
+that runs before any submission code: in the rlimit tier as root it first enters new mount, IPC and
+network namespaces that hide the bank, the repository and the bot's home and give the run private
+temp dirs; then it applies the resource limits, drops privileges and installs the seccomp filter
+(the bwrap tier gets the same filter from bwrap) before it reads the submission.
 
-Results go out as one JSON object per line on a dedicated pipe (its fd number is in the config), never
-on stdout. The submission runs in the same process and *can* write to that pipe too; that is fine,
-because the expected outputs never enter the sandbox and the verdict is computed by the parent from
-decoded plain data. A forged line can at most claim a value the submission could have returned.
+Test inputs arrive one at a time on a dedicated pipe (4-byte length, then the marshalled
+``(args, kwargs)``): the parent sends test k+1 only after result k, so while the submission runs no
+later test's input exists in this process, and the harness keeps no reference to earlier ones.
+Results go out as one JSON object per line on another pipe, never on stdout. The submission runs in
+the same process and *can* write to that pipe too; that is fine, because the expected outputs never
+enter the sandbox and the verdict is computed by the parent from decoded plain data, with the depth,
+size and count of what it decodes bounded. A forged line can at most claim a value the submission
+could have returned. stdout and stderr are flushed after every test so that the parent can tell what
+was printed before the first hidden test (shown to the member) from what came after (never shown).
 
 Start-up cost matters (the judge's goal is within 1.5x of ``python -I -c pass``), so this module
 imports only builtin or tiny modules: no json, no traceback, no numpy unless the submission did.
@@ -213,42 +220,17 @@ def _apply_limits(cfg: dict) -> None:
                 raise
 
 
-def _deny_sockets() -> None:
-    """seccomp: socket() and io_uring_setup() fail with EACCES; foreign syscall ABIs are refused."""
+def _install_seccomp(prog: bytes) -> None:
+    """Install the judge's compiled BPF filter (built by the parent) under no_new_privs."""
     import ctypes
-    import platform
-    import struct
 
-    machine = platform.machine()
-    if machine == "x86_64":
-        arch, socket_nr = 0xC000003E, 41
-    elif machine == "aarch64":
-        arch, socket_nr = 0xC00000B7, 198
-    else:
-        raise OSError("no seccomp socket filter for architecture %s" % machine)
-    io_uring_setup = 425
-    ld_w_abs, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
-    allow, deny = 0x7FFF0000, 0x00050000 | 13  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EACCES
-    kill = 0x80000000  # SECCOMP_RET_KILL_PROCESS
-    prog = [
-        (ld_w_abs, 0, 0, 4),  # 0: A = arch
-        (jeq, 1, 0, arch),  # 1: native ABI -> 3
-        (ret, 0, 0, kill),  # 2
-        (ld_w_abs, 0, 0, 0),  # 3: A = nr
-        (jge, 3, 0, 0x40000000),  # 4: x32 ABI -> deny (8)
-        (jeq, 2, 0, socket_nr),  # 5: -> deny (8)
-        (jeq, 1, 0, io_uring_setup),  # 6: -> deny (8)
-        (ret, 0, 0, allow),  # 7
-        (ret, 0, 0, deny),  # 8
-    ]
-    raw = b"".join(struct.pack("HBBI", *ins) for ins in prog)
-    buf = ctypes.create_string_buffer(raw, len(raw))
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(prog, len(prog))
 
     class SockFprog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
-    fprog = SockFprog(len(prog), ctypes.cast(buf, ctypes.c_void_p))
-    libc = ctypes.CDLL(None, use_errno=True)
+    fprog = SockFprog(len(prog) // 8, ctypes.cast(buf, ctypes.c_void_p))
     libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
     if libc.prctl(38, 1, None, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
         raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
@@ -256,24 +238,81 @@ def _deny_sockets() -> None:
         raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP failed")
 
 
+def _isolate(iso: dict) -> None:
+    """rlimit tier as root: new mount, IPC and network namespaces; hide private paths; private temp dirs.
+
+    Hidden paths get an empty, read-only, mode-000 tmpfs on top; the interpreter and its packages are
+    reached through descriptors opened before (``/proc/self/fd/N``), so hiding their folders is safe."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    if libc.unshare(0x00020000 | 0x08000000 | 0x40000000) != 0:  # CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET
+        raise OSError(ctypes.get_errno(), "unshare failed")
+
+    def mount(target: str, fstype: Any, flags: int, data: Any) -> None:
+        src = b"none" if fstype else None
+        if libc.mount(src, target.encode(), fstype, flags, data) != 0:
+            raise OSError(ctypes.get_errno(), "mount %s failed" % target)
+
+    mount("/", None, 0x4000 | 0x40000, None)  # MS_REC | MS_PRIVATE: nothing propagates back to the host
+    for path in iso["hide"]:
+        mount(path, b"tmpfs", 1 | 2 | 4 | 8, b"size=4k,nr_inodes=2,mode=000")  # RDONLY NOSUID NODEV NOEXEC
+    for path, size in iso["tmpfs"]:
+        mount(path, b"tmpfs", 2 | 4, b"size=%d,mode=1777" % size)  # NOSUID | NODEV
+    os.chdir(iso["chdir"])
+
+
+def _next_input(fd: int) -> Any:
+    """The next test's (args, kwargs), or None when the parent has no more."""
+    head = _read_exact(fd, 4)
+    if head is None:
+        return None
+    blob = _read_exact(fd, int.from_bytes(head, "big"))
+    return None if blob is None else marshal.loads(blob)
+
+
+def _read_exact(fd: int, n: int) -> Any:
+    parts = []
+    while n > 0:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            return None
+        parts.append(chunk)
+        n -= len(chunk)
+    return b"".join(parts)
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+
+
 def main(cfg: dict) -> None:
     global _out_fd, _reserve
     _out_fd = cfg["result_fd"]
+    in_fd = cfg["input_fd"]
     os.umask(0o077)
+    if cfg.get("isolate") is not None:
+        _isolate(cfg["isolate"])
     _apply_limits(cfg)
     drop = cfg.get("drop_to")
     if drop is not None:
         os.setgroups([])
         os.setgid(drop[1])
         os.setuid(drop[0])
-    if cfg.get("deny_sockets"):
-        _deny_sockets()
+    if cfg.get("seccomp"):
+        _install_seccomp(cfg["seccomp"])
     for p in cfg.get("sys_path", ()):
         if p not in sys.path:
             sys.path.append(p)
-    # Close every inherited fd except stdio and the result pipe: nothing else of the judge leaks in.
+    # Close every inherited fd except stdio and the two pipes: nothing else of the judge leaks in.
     keep = set(cfg.get("keep_fds", ()))
     keep.add(_out_fd)
+    keep.add(in_fd)
     try:
         for name in os.listdir("/proc/self/fd"):
             fd = int(name)
@@ -286,8 +325,9 @@ def main(cfg: dict) -> None:
         pass
 
     source = cfg["code"]
-    tests = cfg["tests"]
+    n_tests = cfg["n_tests"]
     entry_name = cfg["entry"]
+    cfg.clear()  # nothing of the judge's configuration stays reachable from the submission
     lines = source.splitlines()
     _reserve = bytearray(1 << 20)
     _emit('{"ready":true}')
@@ -311,21 +351,28 @@ def main(cfg: dict) -> None:
             raise NameError("the submission does not define a function named %r" % entry_name)
     except BaseException as e:
         _reserve = None
+        _flush()
         _emit('{"load_err":%s}' % _error(e, lines))
         return
+    _flush()
     _emit('{"loaded":true}')
 
-    for i, (args_blob, kwargs_blob) in enumerate(tests):
-        args = marshal.loads(args_blob)
-        kwargs = marshal.loads(kwargs_blob)
+    for i in range(n_tests):
+        call = _next_input(in_fd)
+        if call is None:
+            return
         t0 = time.perf_counter()
         try:
-            value = entry(*args, **kwargs)
+            value = entry(*call[0], **call[1])
+            call = None
             ms = (time.perf_counter() - t0) * 1000.0
             out: list = []
             _encode(value, out, 0, sys.modules.get("numpy"))
+            value = None
             line = '{"i":%d,"ms":%.3f,"ok":true,"v":%s}' % (i, ms, "".join(out))
+            out = []
         except BaseException as e:
+            call = value = None
             ms = (time.perf_counter() - t0) * 1000.0
             if _reserve is None or isinstance(e, MemoryError):
                 _reserve = None
@@ -335,6 +382,7 @@ def main(cfg: dict) -> None:
                     _reserve = bytearray(1 << 20)
                 except MemoryError:
                     pass
+        _flush()
         _emit(line)
     _emit('{"done":true}')
 
