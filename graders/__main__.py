@@ -97,6 +97,8 @@ def cmd_selftest(args: argparse.Namespace) -> int:
                 print(f"FAIL {path}: wrong[{n}]: {r.message}")
                 failures += 1
     tier = args.tier or sandbox.detect_tier()
+    for name, ok, why in sandbox.capabilities(tier):
+        print(f"{'yes' if ok else 'NO ':<4} {name}: {why}")
     print(f"selftest: {questions} code questions, {runs} runs, {failures} failures (tier {tier}, bank {bank})")
     return 1 if failures else 0
 

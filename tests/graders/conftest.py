@@ -56,7 +56,9 @@ def sandbox_pids(uid: int | None = None) -> list[int]:
             continue
         uid = int(next(ln for ln in status.splitlines() if ln.startswith("Uid:")).split()[1])
         state = next(ln for ln in status.splitlines() if ln.startswith("State:")).split()[1]
-        if lo <= uid < hi and state not in ("Z", "X"):
+        threads = int(next(ln for ln in status.splitlines() if ln.startswith("Threads:")).split()[1])
+        # a zombie leader whose other threads still run is alive (it exited only its own thread)
+        if lo <= uid < hi and (state not in ("Z", "X") or threads > 1):
             out.append(int(pid))
     return out
 

@@ -3,11 +3,15 @@ bad effect did not happen (no process left, nothing written, nothing leaked, the
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import json
 import os
 import secrets
 import socket
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,7 @@ import pytest
 
 from graders import sandbox
 from graders.result import GradeResult
+from tests.graders.conftest import make_spec
 
 Grade = Callable[..., GradeResult]
 
@@ -465,3 +470,424 @@ def test_two_concurrent_runs_keep_their_own_limits(tier: str, spec_of: Any) -> N
     assert results["fast"].verdict == "accepted"
     assert results["loop"].verdict == "time_limit"
     assert fast_s < 1.0
+
+
+# ---------------------------------------------------------------------------------------------------
+# Judge integrity (issue 15): hostile code must not fake, read or take down the judge.
+
+ISOLATED = sandbox.isolation_status()[0]
+SYS_EXIT = {"x86_64": 60, "aarch64": 93}.get(os.uname().machine, 60)
+
+
+def _json(r: GradeResult) -> str:
+    return json.dumps(r.to_dict())
+
+
+def test_no_later_test_input_is_in_memory_while_a_test_runs(grade: Grade, tier: str) -> None:
+    """The harness holds only the current test's input: a frame and gc walk finds no later one."""
+    marks = [f"M{n}x{secrets.token_hex(6)}" for n in range(5)]
+    code = (
+        "import gc, re, sys\n"
+        "PATTERN = re.compile(r'M[0-9]x[0-9a-f]{12}')\n"
+        "def look(x, cur, seen, depth=0):\n"
+        "    if isinstance(x, (bytes, bytearray)):\n"
+        "        x = bytes(x).decode('latin-1')\n"
+        "    if isinstance(x, str):\n"
+        "        seen.update(m for m in PATTERN.findall(x) if m != cur)\n"
+        "    elif depth < 4 and isinstance(x, (list, tuple, set, frozenset)):\n"
+        "        for v in list(x): look(v, cur, seen, depth + 1)\n"
+        "    elif depth < 4 and isinstance(x, dict):\n"
+        "        for k, v in list(x.items()): look(k, cur, seen, depth + 1); look(v, cur, seen, depth + 1)\n"
+        "def f(mark):\n"
+        "    seen = set()\n"
+        "    for o in gc.get_objects():\n"
+        "        look(o, mark, seen)\n"
+        "    fr = sys._getframe()\n"
+        "    while fr is not None:\n"
+        "        look(dict(fr.f_locals), mark, seen)\n"
+        "        look(dict(fr.f_globals), mark, seen)\n"
+        "        fr = fr.f_back\n"
+        "    earlier = {m for m in seen if int(m[1]) < int(mark[1])}\n"
+        "    return sorted(seen - earlier)\n"  # earlier inputs the submission saw are fair game
+    )
+    tests = [{"name": f"t{n}", "args": [m], "expected": [], "visible": True} for n, m in enumerate(marks)]
+    r = grade(code, tests=tests, time_limit_s=5)
+    assert r.verdict == "accepted", [t.got for t in r.tests]
+
+
+def test_hidden_inputs_never_reach_the_member(grade: Grade, tier: str) -> None:
+    """Printed, raised, put in an exception's class name, forged on the result pipe or in an exit code:
+    nothing of a hidden test's input comes back. The visible test's output still does."""
+    hidden = [f"S{n}x{secrets.token_hex(6)}" for n in range(4)]
+    code = (
+        "import os, sys\n"
+        "SEEN = []\n"
+        "def f(s):\n"
+        "    SEEN.append(s)\n"
+        "    dump = '|'.join(SEEN)\n"
+        "    print('stdout', dump)\n"
+        "    print('stderr', dump, file=sys.stderr)\n"
+        "    if s.startswith('S1'):\n"
+        "        raise type('Leak_' + s, (Exception,), {})(dump)\n"
+        "    if s.startswith('S2'):\n"
+        "        return object.__new__(type('Leak_' + s, (), {'__repr__': lambda self: dump}))\n"
+        "    if s.startswith('S3'):\n"
+        "        line = '{\"i\":4,\"ms\":%d,\"ok\":false,\"err\":{\"type\":\"%s\",\"kind\":\"exception\",'\\\n"
+        "               '\"msg\":\"%s\",\"tb\":\"\"}}\\n' % (int(s[4:10], 16), s, dump)\n"
+        "        for fd in range(3, 40):\n"
+        "            try: os.write(fd, line.encode())\n"
+        "            except OSError: pass\n"
+        "        os._exit(int(s[4:6], 16) or 1)\n"
+        "    if s.startswith('S'):\n"
+        "        raise ValueError(dump)\n"
+        "    return 'x'\n"
+    )
+    tests = [
+        {"name": "h0", "args": [hidden[0]], "expected": "x", "visible": False},
+        {"name": "v", "args": ["visible-input"], "expected": "x", "visible": True},
+        {"name": "h1", "args": [hidden[1]], "expected": "x", "visible": False},
+        {"name": "h2", "args": [hidden[2]], "expected": "x", "visible": False},
+        {"name": "h3", "args": [hidden[3]], "expected": "x", "visible": False},
+    ]
+    r = grade(code, tests=tests, time_limit_s=5)
+    text = _json(r)
+    for s in hidden:
+        assert s not in text and s[4:] not in text, (s, text)
+    assert str(int(hidden[3][4:6], 16) or 1) not in r.message
+    assert "stdout visible-input" in r.stdout and "stderr visible-input" in r.stderr
+    assert "not shown" in r.stdout
+    assert r.tests[1].verdict == "accepted"
+    assert "ValueError" in r.tests[0].message and "Leak" not in r.tests[2].message
+    assert r.tests[4].time_ms != float(int(hidden[3][4:10], 16))
+
+
+def test_the_bank_and_the_bots_files_are_unreadable(grade: Grade, tier: str) -> None:
+    """A submission that knows where the checkout, the bot's home and its database folder are, and
+    follows the editable install's finder, finds none of them (nor a question's expected value)."""
+    if tier == "rlimit" and not ISOLATED:
+        pytest.skip("the rlimit tier without root cannot hide files from its own uid; production refuses it")
+    checkout = Path(sandbox.__file__).resolve().parents[1]
+    mark = f"expected-{secrets.token_hex(8)}"
+    planted = [checkout / f".onsite-probe-{secrets.token_hex(4)}.yaml"]
+    private = Path("/srv") / f"onsite-probe-{secrets.token_hex(4)}"
+    private.mkdir(parents=True)
+    os.chmod(private, 0o755)
+    planted.append(private / "onsite.db")
+    sandbox.keep_private(private)
+    question = next((checkout / "questions" / "coding").glob("*.yaml"))
+    needle = question.read_text().splitlines()[0]  # "id: ..." of a real question file
+    try:
+        for p in planted:
+            p.write_text(f"tests:\n- expected: {mark}\n")
+            os.chmod(p, 0o644)
+        code = (
+            "import glob, os, re, sys\n"
+            f"KNOWN = {[str(checkout), str(private), os.path.expanduser('~'), str(question)]!r}\n"
+            f"MARKS = [{mark!r}.encode(), {needle!r}.encode()]\n"
+            "def f():\n"
+            "    roots = set(KNOWN)\n"
+            "    for d in sys.path:\n"
+            "        for p in glob.glob(os.path.join(d, '*.pth')) + glob.glob(os.path.join(d, '__editable__*')):\n"
+            "            try: text = open(p).read()\n"
+            "            except OSError: continue\n"
+            "            roots.update(re.findall(r'[\\'\"](/[^\\'\"]+)[\\'\"]', text))\n"
+            "            roots.update(line.strip() for line in text.splitlines() if line.startswith('/'))\n"
+            "    found = []\n"
+            "    for root in sorted(roots):\n"
+            "        paths = [root] + glob.glob(root + '/.*') + glob.glob(root + '/*')\n"
+            "        paths += glob.glob(root + '/questions/*/*.yaml')\n"
+            "        for p in paths:\n"
+            "            try: data = open(p, 'rb').read(1 << 20)\n"
+            "            except OSError: continue\n"
+            "            if any(m in data for m in MARKS): found.append(p)\n"
+            "    return found\n"
+        )
+        r = grade(code, tests=[{"args": [], "expected": [], "visible": True}], time_limit_s=10)
+        assert r.verdict == "accepted", r.tests[0].got
+    finally:
+        for p in planted:
+            p.unlink(missing_ok=True)
+        private.rmdir()
+        sandbox._private_paths.discard(str(private))
+
+
+def test_a_thread_group_leader_that_exits_alone_is_killed(grade: Grade, tier: str) -> None:
+    """setsid, start a spinning thread, SYS_exit the leader's own thread: state Z with a live thread.
+    The run's clean-up kills it anyway (the grade fixture checks no process of the slot uid lives)."""
+    code = (
+        "import ctypes, os, threading, time\n"
+        "def spin():\n"
+        "    while True: pass\n"
+        "def f():\n"
+        "    if os.fork() == 0:\n"
+        "        os.setsid()\n"
+        "        threading.Thread(target=spin, daemon=True).start()\n"
+        "        time.sleep(0.05)\n"
+        f"        ctypes.CDLL(None).syscall({SYS_EXIT}, 0)\n"
+        "    time.sleep(0.3)\n"
+        "    return 1\n"
+    )
+    for _ in range(3):
+        r = grade(code)
+        assert r.verdict == "accepted", r.message
+    t0 = time.monotonic()
+    assert grade("def f():\n    return 1\n").verdict == "accepted"
+    assert time.monotonic() - t0 < 5
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="slots exist only when the judge is root")
+def test_a_slot_that_cannot_be_cleared_is_quarantined_then_repaired(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slot whose uid keeps processes is skipped at once (no 0.5 s wait per acquisition) and used
+    again once it is clear after the quarantine."""
+    bad = sandbox.SLOT_UID_BASE + 7
+    real_clear = sandbox._uid_clear
+    calls: list[int] = []
+
+    def clear(uid: int, wait_s: float = 0.5) -> bool:
+        calls.append(uid)
+        return uid != bad and real_clear(uid, wait_s)
+
+    monkeypatch.setattr(sandbox, "_uid_clear", clear)
+    sandbox._quarantine.clear()
+    t0 = time.monotonic()
+    handed = set()
+    for _ in range(3 * sandbox.SLOT_COUNT):
+        with sandbox._slot() as uid:
+            handed.add(uid)
+    assert bad not in handed and len(handed) > sandbox.SLOT_COUNT // 2
+    assert calls.count(bad) == 1  # tried once, then skipped without a wait
+    assert time.monotonic() - t0 < 10
+    monkeypatch.setattr(sandbox, "_uid_clear", real_clear)
+    sandbox._quarantine[7] = 0.0  # the quarantine ran out
+    for _ in range(20 * sandbox.SLOT_COUNT):
+        with sandbox._slot() as uid:
+            if uid == bad:
+                break
+    assert uid == bad and 7 not in sandbox._quarantine
+
+
+DEEP_TREES = (
+    "import os\n"
+    "def f():\n"
+    "    for base in (os.getcwd(), '/tmp', '/var/tmp', '/dev/shm'):\n"
+    "        try:\n"
+    "            os.chdir(base)\n"
+    "            os.mkdir('deep-' + str(os.getpid())); os.chdir('deep-' + str(os.getpid()))\n"
+    "            for i in range(1500):\n"
+    "                os.mkdir('d'); os.chdir('d')\n"
+    "            open('f', 'w').write('x')\n"
+    "            os.chmod('.', 0o500)\n"
+    "        except OSError:\n"
+    "            pass\n"
+    "    return 1\n"
+)
+
+
+def _left_by(uid: int | None) -> list[str]:
+    out = []
+    for d in sandbox.WORLD_WRITABLE:
+        with contextlib.suppress(OSError):
+            out += [e.path for e in os.scandir(d) if uid is not None and e.stat(follow_symlinks=False).st_uid == uid]
+    return out
+
+
+def test_a_1500_deep_directory_tree_is_removed(grade: Grade, tier: str) -> None:
+    r = grade(DEEP_TREES, time_limit_s=5)
+    assert r.verdict == "accepted", r.message
+    assert _left_by(getattr(sandbox.last_run, "uid", None)) == []
+
+
+def test_without_namespaces_deep_trees_are_removed_from_the_host_too(
+        grade: Grade, tier: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rlimit tier's fallback (no namespaces): work dir and shared temp dirs on the host."""
+    if tier != "rlimit":
+        pytest.skip("the fallback of the rlimit tier")
+    monkeypatch.setattr(sandbox, "isolation_status", lambda: (False, "forced off by the test"))
+    r = grade(DEEP_TREES, time_limit_s=5)
+    assert r.verdict == "accepted", r.message
+    assert sandbox.last_run.isolated is False and sandbox.last_run.workdir
+    assert _left_by(sandbox.last_run.uid) == []
+
+
+def test_a_judge_failure_is_an_internal_error_not_an_exception(tier: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(sandbox, "_verdict", broken)
+    r = sandbox.run("def f():\n    return 1\n", make_spec(), tier=tier)
+    assert r.verdict == "internal_error" and "RecursionError in the judge" in r.message
+    monkeypatch.setattr(sandbox, "remove_tree", lambda _p: (_ for _ in ()).throw(sandbox.SandboxError("stuck")))
+    monkeypatch.setattr(sandbox, "isolation_status", lambda: (False, "forced off by the test"))
+    r = sandbox.run("def f():\n    return 1\n", make_spec(), tier="rlimit")
+    assert r.verdict == "internal_error" and "stuck" in r.message
+
+
+FORGE = (
+    "import os\n"
+    "def f():\n"
+    "    line = {line}\n"
+    "    for fd in range(3, 40):\n"
+    "        try: os.write(fd, line)\n"
+    "        except OSError: pass\n"
+    "    os._exit(0)\n"
+)
+
+
+@pytest.mark.parametrize("what, line", [
+    ("900 levels deep", "b'{\"i\":0,\"ms\":1,\"ok\":true,\"v\":' + b'[' * 900 + b']' * 900 + b'}\\n'"),
+    ("5 million empty dicts", "b'{\"i\":0,\"ms\":1,\"ok\":true,\"v\":[' + b'{},' * 5_000_000 + b'{}]}\\n'"),
+    ("an int of 5000 digits", "b'{\"i\":0,\"ms\":1,\"ok\":true,\"v\":' + b'9' * 5000 + b'}\\n'"),
+])
+def test_forged_result_lines_are_refused_within_bounded_memory(grade: Grade, tier: str, what: str, line: str) -> None:
+    tracemalloc.start()
+    try:
+        r = grade(FORGE.format(line=line), time_limit_s=10)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert r.verdict == "runtime_error" and "result channel" in r.message, (what, r.message)
+    assert peak < 80 * 1024 * 1024, f"{what}: the judge held {peak / 2**20:.0f} MB"
+
+
+@pytest.mark.parametrize("returned, expected, mode", [
+    ("10 ** 400", 1.5, "float"),
+    ("10 ** 400", 1, "exact"),
+    ("-(10 ** 400)", float("-inf"), "float"),
+    ("{1: 'x'}", {True: "x"}, "exact"),
+    ("{True: 'x'}", {1: "x"}, "exact"),
+    ("{1, 2}", [True, 2], "unordered"),
+])
+def test_every_comparison_is_total_and_bool_is_not_int(grade: Grade, tier: str, returned: str, expected: Any,
+                                                       mode: str) -> None:
+    r = grade(f"def f():\n    return {returned}\n", compare=mode,
+              tests=[{"args": [], "expected": expected, "visible": True}])
+    assert r.verdict == "wrong_answer", r.message
+
+
+def test_minus_zero_and_nan_still_match(grade: Grade, tier: str) -> None:
+    r = grade("def f():\n    return [-0.0, float('nan'), 10 ** 30]\n", compare="float",
+              tests=[{"args": [], "expected": [0.0, float("nan"), 10 ** 30], "visible": True}])
+    assert r.verdict == "accepted", r.message
+
+
+def _sysv_segments(uid: int | None) -> list[str]:
+    try:
+        rows = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    except OSError:
+        return []
+    return [row for row in rows if uid is not None and int(row.split()[7]) == uid]
+
+
+def test_memory_outside_the_limit_is_refused(grade: Grade, tier: str) -> None:
+    """memfd + fallocate and SysV shared memory would hold 1 GB beside a 256 MB limit; /dev/shm files
+    are capped by their tmpfs. Nothing of it outlives the run."""
+    if tier == "rlimit" and not ISOLATED:
+        pytest.skip("without namespaces /dev/shm is the host's (the filter still refuses memfd and SysV)")
+    code = (
+        "import ctypes, os\n"
+        "def f():\n"
+        "    held = {}\n"
+        "    try:\n"
+        "        fd = os.memfd_create('big'); os.posix_fallocate(fd, 0, 1 << 30); held['memfd'] = 1 << 30\n"
+        "    except OSError as e: held['memfd'] = e.errno\n"
+        "    libc = ctypes.CDLL(None, use_errno=True)\n"
+        "    libc.shmat.restype = ctypes.c_void_p\n"
+        "    sid = libc.shmget(0, 1 << 30, 0o1600)\n"
+        "    if sid >= 0:\n"
+        "        addr = libc.shmat(sid, None, 0)\n"
+        "        ctypes.memset(addr, 1, 1 << 28); held['sysv'] = 1 << 30\n"
+        "    else: held['sysv'] = ctypes.get_errno()\n"
+        "    total = 0\n"
+        "    try:\n"
+        "        for n in range(100):\n"
+        "            with open('/dev/shm/f%d' % n, 'wb') as out: out.write(b'x' * (4 << 20))\n"
+        "            total += 4 << 20\n"
+        "    except OSError: pass\n"
+        "    held['shm_files'] = total\n"
+        "    return held\n"
+    )
+    r = grade(code, time_limit_s=10)
+    got = r.tests[0].got
+    assert got["memfd"] == errno.EPERM and got["sysv"] == errno.EPERM, got
+    assert got["shm_files"] <= sandbox.SHM_MAX, got
+    assert _sysv_segments(getattr(sandbox.last_run, "uid", None)) == []
+
+
+def test_kernel_keyrings_are_closed_so_runs_share_nothing(grade: Grade, tier: str) -> None:
+    mark = f"onsite-key-{secrets.token_hex(4)}"
+    add = (
+        "import ctypes\n"
+        "def f():\n"
+        "    libc = ctypes.CDLL(None, use_errno=True)\n"
+        "    out = []\n"
+        "    for ring in (-3, -4, -5):\n"  # session, user, user-session keyrings
+        f"        r = libc.syscall({248 if os.uname().machine == 'x86_64' else 217}, b'user', {mark!r}.encode(),"
+        " b'secret', 6, ring)\n"
+        "        out.append(ctypes.get_errno() if r < 0 else 'added')\n"
+        "    return out\n"
+    )
+    r = grade(add)
+    assert r.tests[0].got == [errno.EPERM] * 3, r.tests[0].got
+    look = (
+        "import ctypes\n"
+        "def f():\n"
+        "    libc = ctypes.CDLL(None, use_errno=True)\n"
+        f"    r = libc.syscall({249 if os.uname().machine == 'x86_64' else 218}, b'user', {mark!r}.encode(), None, 0)\n"
+        "    return ctypes.get_errno() if r < 0 else 'found'\n"
+    )
+    assert grade(look).tests[0].got == errno.EPERM
+    if os.geteuid() == 0:
+        assert mark not in Path("/proc/keys").read_text()
+
+
+def test_sockets_namespaces_and_kernel_interfaces_are_denied(grade: Grade, tier: str) -> None:
+    code = (
+        "import ctypes, errno, os, socket\n"
+        "def f():\n"
+        "    out = {}\n"
+        "    for name, fam in (('inet', 2), ('inet6', 10), ('netlink', 16), ('vsock', 40), ('unix', 1)):\n"
+        "        try: socket.socket(fam, socket.SOCK_STREAM if fam != 16 else socket.SOCK_RAW).close(); out[name] = 'ok'\n"
+        "        except OSError as e: out[name] = errno.errorcode.get(e.errno, e.errno)\n"
+        "    a, b = socket.socketpair(); a.close(); b.close(); out['socketpair'] = 'ok'\n"
+        "    libc = ctypes.CDLL(None, use_errno=True)\n"
+        "    for name, nr in NRS.items():\n"
+        "        r = libc.syscall(nr, 0, 0, 0, 0, 0)\n"
+        "        out[name] = errno.errorcode.get(ctypes.get_errno(), 0) if r < 0 else 'ok'\n"
+        "    return out\n"
+    )
+    x86 = os.uname().machine == "x86_64"
+    nrs = {"ptrace": 101 if x86 else 117, "bpf": 321 if x86 else 280, "userfaultfd": 323 if x86 else 282,
+           "perf_event_open": 298 if x86 else 241, "unshare": 272 if x86 else 97, "keyctl": 250 if x86 else 219,
+           "io_uring_setup": 425}
+    r = grade(f"NRS = {nrs!r}\n" + code)
+    got = r.tests[0].got
+    assert got["socketpair"] == "ok"
+    for name in ("inet", "inet6", "netlink", "vsock"):
+        assert got[name] in ("EPERM", "EACCES"), (name, got)
+    assert got["unix"] == ("ok" if tier == "bwrap" else "EACCES")
+    for name in nrs:
+        assert got[name] == "EPERM", (name, got)
+
+
+def test_an_exit_code_that_looks_like_a_signal_is_not_a_time_limit(grade: Grade, tier: str) -> None:
+    r = grade("import os, time\ndef f():\n    time.sleep(0.1)\n    os._exit(152)\n")
+    assert r.verdict != "time_limit", r.message
+    assert "152" in r.message and "CPU time" not in r.message
+    r = grade("import os, signal\ndef f():\n    os.kill(os.getpid(), signal.SIGXCPU)\n")
+    assert r.verdict == "crashed" and "SIGXCPU" in r.message and "CPU time" not in r.message
+    r = grade("def f():\n    while True:\n        pass\n", time_limit_s=1)
+    assert r.verdict == "time_limit"
+
+
+def test_without_the_filter_the_judge_says_so_and_still_grades(
+        tier: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sandbox, "seccomp_status", lambda: (False, "forced off by the test"))
+    r = sandbox.run("def f():\n    return 1\n", make_spec(), tier=tier)
+    assert r.verdict == "accepted", r.message
+    rows = {name: (ok, why) for name, ok, why in sandbox.capabilities(tier)}
+    assert any(name.startswith("seccomp") and not ok for name, (ok, _) in rows.items())
+    from graders.__main__ import main
+
+    bank = Path(__file__).parent.parent / "fixtures" / "bank"
+    main(["selftest", str(bank), "--tier", tier])
+    assert "seccomp filter" in capsys.readouterr().out
