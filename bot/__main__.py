@@ -162,7 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "discord":
             settings.require("discord_token")
             from bot.adapters.discord_app import run_discord
+            from bot.app import refuse_weak_judge
 
+            refuse_weak_judge(settings)
             return asyncio.run(run_discord(settings))
         if args.command == "slack":
             if args.http is not None:
@@ -170,7 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 settings.require("slack_bot_token", "slack_app_token")
             from bot.adapters.slack_app import run_slack
+            from bot.app import refuse_weak_judge
 
+            refuse_weak_judge(settings)
             return asyncio.run(run_slack(settings, http_port=args.http))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)

@@ -7,10 +7,10 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.config import Settings
+from bot.config import Settings, default_data_dir
 from bot.core.bank import Bank
 from bot.core.clock import Clock, SystemClock
-from bot.core.errors import Busy
+from bot.core.errors import Busy, ConfigError
 from bot.core.models import Question, Verdict
 from bot.core.ports import Chat, Grader
 from bot.core.services import Services
@@ -55,13 +55,28 @@ class App:
 
 
 def report_judge_tier() -> str:
-    """Say at start which sandbox tier will grade, so an operator sees a weaker one before members do."""
+    """Say at start which sandbox tier will grade and which defences it lacks here, so an operator
+    sees a weaker judge before members do."""
+    tier = sandbox.detect_tier()
     ok, why = sandbox.bwrap_status()
     if ok:
         log.info("judge: bwrap tier (namespaces, read-only system view)")
-        return "bwrap"
-    log.warning("judge: rlimit tier, bwrap unusable here (%s); see SECURITY.md for what that tier does not cover", why)
-    return "rlimit"
+    else:
+        log.warning("judge: rlimit tier, bwrap unusable here (%s); see SECURITY.md for what that tier does not cover",
+                    why)
+    for name, available, detail in sandbox.capabilities(tier)[1:]:
+        (log.info if available or name == "memory cgroup" else log.warning)(
+            "judge: %s: %s", name, detail if available else "unavailable, " + detail)
+    return tier
+
+
+def refuse_weak_judge(settings: Settings) -> None:
+    """Discord and Slack serve strangers: refuse the rlimit tier unless the operator opted in."""
+    if sandbox.detect_tier() == "rlimit" and not settings.allow_rlimit_tier:
+        why = sandbox.bwrap_status()[1]
+        raise ConfigError(
+            f"the judge would run in the rlimit tier (bwrap unusable: {why}), which does not isolate "
+            "submissions as well (SECURITY.md); install bubblewrap, or set ONSITE_ALLOW_RLIMIT_TIER=1 to accept it")
 
 
 def load_bank(settings: Settings) -> Bank:
@@ -84,6 +99,8 @@ async def build_app(
     store = await Store.open(settings.database)
     pool_grader = None
     if grader is None:
+        # the database, the bank and the data folder stay out of every sandbox, even world-readable
+        sandbox.keep_private(settings.database.parent, settings.questions_dir, default_data_dir())
         pool_grader = PoolGrader(GraderPool(max_workers=settings.grader_workers))
         grader = pool_grader
         await asyncio.to_thread(report_judge_tier)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bot.core import failpoints
 from bot.core.clock import is_timezone
-from bot.core.errors import ConfigError
+from bot.core.errors import ConfigError, shown
 
 TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
@@ -75,6 +75,7 @@ class Settings:
     slack_app_token: Secret | None = None
     slack_signing_secret: Secret | None = None
     failpoints: frozenset[str] = frozenset()  # crash-safety tests only (bot.core.failpoints)
+    allow_rlimit_tier: bool = False  # let Discord/Slack run with the weaker judge tier (SECURITY.md)
 
     def require(self, *names: str) -> None:
         """Fail early, naming the variables a platform needs and does not have."""
@@ -101,6 +102,7 @@ ENV_NAMES: Mapping[str, str] = {
     "slack_app_token": "SLACK_APP_TOKEN",
     "slack_signing_secret": "SLACK_SIGNING_SECRET",
     "failpoints": "ONSITE_FAILPOINTS",
+    "allow_rlimit_tier": "ONSITE_ALLOW_RLIMIT_TIER",
 }
 
 
@@ -183,6 +185,10 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
             raise ConfigError(f"ONSITE_FAILPOINTS names unknown points {', '.join(unknown)}; "
                               f"known: {', '.join(sorted(failpoints.POINTS))}")
         kwargs["failpoints"] = names
+    if (allow := get("allow_rlimit_tier")) is not None:
+        if allow not in ("0", "1"):
+            raise ConfigError(f"ONSITE_ALLOW_RLIMIT_TIER={shown(allow)} must be 1 (allow) or 0")
+        kwargs["allow_rlimit_tier"] = allow == "1"
     for name in ("discord_token", "slack_bot_token", "slack_app_token", "slack_signing_secret"):
         if (token := get(name)) is not None:
             kwargs[name] = Secret(token)

@@ -375,10 +375,13 @@ def _hidden_paths() -> list[str]:
     wanted.add(home)
     if _is_root():
         wanted.add("/root")
-    keep = set(_NEVER_HIDDEN) | {os.path.realpath(d) for d in WORLD_WRITABLE}
+    private = {os.path.realpath(d) for d in WORLD_WRITABLE}  # these get a private tmpfs anyway
+    keep = set(_NEVER_HIDDEN) | private
     out: list[str] = []
     for w in sorted(wanted):
         if not os.path.isdir(w) or w in keep or any(k.startswith(w.rstrip("/") + "/") for k in keep):
+            continue
+        if any(w.startswith(d + "/") for d in private):
             continue
         if any(w.startswith(o.rstrip("/") + "/") for o in out):
             continue  # inside a folder already hidden

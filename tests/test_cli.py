@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bot.store.sqlite import load_migrations
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,3 +70,29 @@ def test_platform_commands_name_the_missing_tokens(tmp_path: Path) -> None:
                           (("slack", "--http", "3000"), "SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET must be set")]:
         result = run(*args, cwd=tmp_path)
         assert result.returncode == 2 and missing in result.stderr, result.stderr
+
+
+def test_discord_and_slack_refuse_the_rlimit_tier_unless_allowed(tmp_path: Path) -> None:
+    """Members' code from strangers gets the strong judge, or the operator said otherwise in writing."""
+    env = {"PATH": str(tmp_path / "no-bwrap-here"), "HOME": str(tmp_path), "DISCORD_TOKEN": "x.y.z",
+           "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "ONSITE_DB": str(tmp_path / "x.db")}
+    for args in (("discord",), ("slack",)):
+        result = subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, timeout=120,
+                                cwd=tmp_path, env=env)
+        assert result.returncode == 2, result.stderr
+        assert "the judge would run in the rlimit tier (bwrap unusable: bwrap is not installed)" in result.stderr
+        assert "ONSITE_ALLOW_RLIMIT_TIER=1" in result.stderr
+
+
+def test_the_weak_judge_guard_lets_an_operator_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.app import refuse_weak_judge
+    from bot.config import Settings
+    from bot.core.errors import ConfigError
+    from graders import sandbox
+
+    monkeypatch.setattr(sandbox, "detect_tier", lambda: "rlimit")
+    with pytest.raises(ConfigError, match="ONSITE_ALLOW_RLIMIT_TIER=1"):
+        refuse_weak_judge(Settings())
+    refuse_weak_judge(Settings(allow_rlimit_tier=True))  # accepted: no error
+    monkeypatch.setattr(sandbox, "detect_tier", lambda: "bwrap")
+    refuse_weak_judge(Settings())

@@ -44,6 +44,7 @@ def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
         ({"ONSITE_FAILPOINTS": "outbox.claimed,nowhere"}, "ONSITE_FAILPOINTS names unknown points nowhere"),
         ({"SLACK_BOT_TOKEN": "xapp-1"}, "SLACK_BOT_TOKEN must be a bot token"),
         ({"SLACK_APP_TOKEN": "xoxb-1"}, "SLACK_APP_TOKEN must be an app-level token"),
+        ({"ONSITE_ALLOW_RLIMIT_TIER": "yes"}, "ONSITE_ALLOW_RLIMIT_TIER='yes' must be 1 (allow) or 0"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path: Path, env: dict[str, str], message: str) -> None:
