@@ -26,6 +26,9 @@ def main() -> None:
     base, judge = interleaved(bare(["-I", "-c", "pass"]), lambda: sandbox.run(PURE, spec, tier), args.rounds)
     print(f"(a) tier={tier} pure-Python, 20 tests: judge {judge:.1f} ms, python -I -c pass {base:.1f} ms, "
           f"ratio {judge / base:.2f} (goal <= 1.5)")
+    # The judge starts its interpreter with -S (no site, no .pth code): the same flags, for the record.
+    base_s, judge_s = interleaved(bare(["-I", "-S", "-c", "pass"]), lambda: sandbox.run(PURE, spec, tier), args.rounds)
+    print(f"    same flags: judge {judge_s:.1f} ms, python -I -S -c pass {base_s:.1f} ms, ratio {judge_s / base_s:.2f}")
 
     nspec, ncode = numpy_spec(), numpy_reference()
     assert sandbox.run(ncode, nspec, tier).verdict == "accepted"

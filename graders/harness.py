@@ -343,7 +343,9 @@ def main(cfg: dict) -> None:
             % (_jstr(type(e).__name__), _jstr(str(msg)[:MAX_MSG]), int(lineno), _jstr(str(text)[:200]))
         )
         return
-    ns: dict = {"__name__": "submission", "__file__": SUBMISSION_FILE, "__builtins__": __builtins__}
+    # exit/quit come from `site`, which the judge does not run (-S): give them back as sys.exit
+    ns: dict = {"__name__": "submission", "__file__": SUBMISSION_FILE, "__builtins__": __builtins__,
+                "exit": sys.exit, "quit": sys.exit}
     try:
         exec(code, ns)
         entry = ns.get(entry_name)

@@ -891,7 +891,7 @@ def _run_in_slot(code: str, spec: CodeSpec, tier: str, uid: int | None, t0: floa
         os.write(cfg_fd, _build_config(code, spec, res_w, in_r, drop_to, seccomp, isolate, sys_path, nproc,
                                        path_fds))
         os.lseek(cfg_fd, 0, os.SEEK_SET)
-        cmd = [*prefix, exe, "-I", "-c", _STUB, str(cfg_fd)]
+        cmd = [*prefix, exe, "-I", "-S", "-c", _STUB, str(cfg_fd)]  # -S: no site, no .pth code runs
         proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
