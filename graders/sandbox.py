@@ -28,6 +28,7 @@ the bwrap tier the PID namespace dies with it as well. How the process ended com
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import functools
 import logging
@@ -479,6 +480,7 @@ def _slot(timeout_s: float = 60.0) -> Iterator[int | None]:
                 _log.warning("sandbox slot %d (uid %d) quarantined for %.0f s: its processes would not die",
                              n, uid, QUARANTINE_S)
                 continue
+            _remove_ipc(uid)
             with _quarantine_lock:
                 if _quarantine.pop(n, None) is not None:
                     _log.warning("sandbox slot %d (uid %d) repaired", n, uid)
@@ -555,6 +557,40 @@ def _uid_clear(uid: int, wait_s: float = 0.5) -> bool:
         _kill_uid(uid)
         time.sleep(0.005)
     return True
+
+
+_IPC_RMID = 0
+_IPC_TABLES = (("shm", "shmctl"), ("sem", "semctl"), ("msg", "msgctl"))  # /proc/sysvipc table, libc call
+
+
+def _remove_ipc(uid: int) -> int:
+    """Remove every SysV shared-memory segment, semaphore set and message queue that ``uid`` owns or
+    created in the judge's IPC namespace; returns how many. The filter refuses SysV IPC, so these can
+    only be left by a run without it (an older version, a host without seccomp); they outlive every
+    process and would hold memory, or be read by the next submission that gets the same slot uid."""
+    removed = 0
+    libc: Any = None
+    for table, call in _IPC_TABLES:
+        try:
+            head, *rows = Path(f"/proc/sysvipc/{table}").read_text().splitlines()
+        except (OSError, ValueError):
+            continue
+        names = head.split()
+        uid_cols = [names.index(c) for c in ("uid", "cuid") if c in names]
+        for row in rows:
+            cols = row.split()
+            if not any(int(cols[c]) == uid for c in uid_cols):
+                continue
+            if libc is None:
+                libc = ctypes.CDLL(None, use_errno=True)
+            fn = getattr(libc, call)
+            args = (int(cols[1]), 0, _IPC_RMID, None) if table == "sem" else (int(cols[1]), _IPC_RMID, None)
+            if fn(*args) == 0:
+                removed += 1
+            else:
+                _log.warning("could not remove SysV %s %s of uid %d: errno %d", table, cols[1], uid,
+                             ctypes.get_errno())
+    return removed
 
 
 def _sweep_world_writable(uid: int) -> None:

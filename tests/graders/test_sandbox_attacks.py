@@ -891,3 +891,40 @@ def test_without_the_filter_the_judge_says_so_and_still_grades(
     bank = Path(__file__).parent.parent / "fixtures" / "bank"
     main(["selftest", str(bank), "--tier", tier])
     assert "seccomp filter" in capsys.readouterr().out
+
+
+def _leave_segment_as(uid: int) -> int:
+    """What a run without the filter (an older judge, a host without seccomp) leaves behind: a SysV
+    segment owned by a slot uid, which outlives every process. Returns its id."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: become the slot uid, create the segment, report its id
+        try:
+            import ctypes
+            os.setgid(uid)
+            os.setuid(uid)
+            sid = ctypes.CDLL(None, use_errno=True).shmget(0, 4096, 0o1600)
+            os.write(w, str(sid).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    with os.fdopen(r) as f:
+        return int(f.read() or -1)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="slot uids exist only when the judge runs as root")
+def test_sysv_memory_left_by_an_earlier_run_is_removed_before_the_slot_is_used(grade: Grade, tier: str) -> None:
+    uids = [sandbox.SLOT_UID_BASE + n for n in range(sandbox.SLOT_COUNT)]
+    left = {uid: _leave_segment_as(uid) for uid in uids}
+    assert all(sid >= 0 for sid in left.values()), left
+    try:
+        r = grade("def f():\n    return 1\n")
+        assert r.verdict == "accepted", r.message
+        used = sandbox.last_run.uid
+        assert _sysv_segments(used) == []
+        assert len([u for u in uids if _sysv_segments(u)]) == len(uids) - 1  # only the slot taken was swept
+    finally:
+        for uid in uids:
+            sandbox._remove_ipc(uid)
+    assert all(_sysv_segments(u) == [] for u in uids)
