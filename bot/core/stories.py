@@ -19,7 +19,7 @@ Decisions:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,8 +195,9 @@ class Stories:
             fields.append(Field("Covered", ", ".join(f"{t} ({covered[t]})" for t in THEMES if t in covered)))
         if missing:
             lines = []
+            suggested = self.questions_about(missing)
             for theme in missing:
-                q = self.question_about(theme)
+                q = suggested.get(theme)
                 lines.append(f"**{theme}**" + (f" · practise with `{q}`" if q else ""))
             fields.append(Field(f"No story yet ({len(missing)} of {len(THEMES)})", "\n".join(lines)))
         body = ("Every common theme has a story. Rehearse them out loud, 2 minutes each." if not missing else
@@ -206,10 +207,37 @@ class Stories:
                        fields=tuple(fields), buttons=buttons, ephemeral=True)
 
     def question_about(self, theme: str) -> str | None:
-        """A behavioral question of the bank that asks about the theme (by its topics or its id's words)."""
-        words = {theme, *THEMES[theme]}
-        for q in self.bank.by_track("behavioral"):
-            if words & set(q.topics) or any(w in q.id.split("-") or (w in q.id and "-" in w) for w in words):
-                return q.id
-        return None
+        """The behavioral question of the bank that asks most directly about the theme, or None."""
+        return self.questions_about([theme]).get(theme)
 
+    def questions_about(self, themes: Sequence[str]) -> dict[str, str]:
+        """theme -> a behavioral question about it, the closest match first, and a different question
+        for each theme while the bank has one: a question whose id names the theme beats one whose
+        first topic is the theme, which beats one that lists it among its other topics."""
+        ranked: dict[str, list[tuple[int, str]]] = {}
+        for theme in themes:
+            ranks = [(r, q.id) for q in self.bank.by_track("behavioral")
+                     if (r := _closeness(theme, q.id, q.topics)) is not None]
+            ranked[theme] = sorted(ranks)
+        chosen: dict[str, str] = {}
+        taken: set[str] = set()
+        for theme in sorted(themes, key=lambda t: (ranked[t][0][0] if ranked[t] else 9, len(ranked[t]))):
+            free = [qid for _, qid in ranked[theme] if qid not in taken]
+            pick = free[0] if free else (ranked[theme][0][1] if ranked[theme] else None)
+            if pick is not None:
+                chosen[theme] = pick
+                taken.add(pick)
+        return chosen
+
+
+def _closeness(theme: str, qid: str, topics: Sequence[str]) -> int | None:
+    """0: the id names the theme; 1: the theme is the question's first topic; 2: one of its topics; None: unrelated."""
+    words = {theme, *THEMES[theme]}
+    id_words = qid.split("-")
+    if any(w in id_words or ("-" in w and w in qid) for w in words):
+        return 0
+    if topics and topics[0] in words:
+        return 1
+    if words & set(topics):
+        return 2
+    return None

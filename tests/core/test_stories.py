@@ -92,3 +92,24 @@ async def test_the_form_adds_a_story_with_separate_parts(services: Services, mem
     assert "Story 1 saved: **Two teams, one GPU budget** (prioritisation)." in reply.body
     story = (await services.store.stories_of(member.member.id))[0]
     assert story["action"] == "Scored both by revenue at risk"
+
+
+def test_gaps_point_each_theme_at_the_bank_question_that_asks_about_it() -> None:
+    """In the real bank, feedback, learning and mentoring each have their own question; the first
+    question that merely lists a theme among its topics (mentoring's lists feedback and growth) must
+    not take all three."""
+    from pathlib import Path
+
+    from bot.core.clock import SystemClock
+    from bot.core.stories import Stories
+
+    bank = Bank.load(Path(__file__).resolve().parents[2] / "questions")
+    stories = Stories(None, bank, SystemClock())  # type: ignore[arg-type]  # questions_about needs no store
+    picked = stories.questions_about(["feedback", "learning", "mentoring"])
+    assert picked == {"feedback": "received-tough-feedback", "learning": "ramped-up-in-new-domain",
+                      "mentoring": "mentored-a-junior-engineer"}
+    every = stories.questions_about(list(THEMES))
+    assert set(every) == set(THEMES), set(THEMES) - set(every)  # the bank has a question for every theme
+    assert len(set(every.values())) == len(THEMES)  # and a different one for each
+    for theme, qid in every.items():
+        assert bank.get(qid).track == "behavioral", (theme, qid)
