@@ -288,13 +288,12 @@ class Cards:
         key = period_key(period, community, self.clock.now())
         rows = await self.store.leaderboard(community.id, period=key, track=track, limit=PAGE_SIZE)
         since = _period_start(period, community.timezone, self.clock.now())
-        history = await self.store.points_history([r.member_id for r in rows[:5]], since=since)
-        series = {r.display_name: [e for e in history.get(r.member_id, [])] for r in rows[:5]}
+        # with a track, the lines sum that track's ledger entries, as its standings do
+        history = await self.store.points_history([r.member_id for r in rows[:5]], since=since, track=track)
+        series = {r.display_name: history.get(r.member_id, []) for r in rows[:5]}
         scope = {"week": "This week", "month": "This month", "all": "All time"}[period]
         title = f"Leaderboard · {scope}" + (f" · {TRACK_LABELS[track]}" if track else "") + f" · {community.name}"
         data = LeaderboardCardData(title=title, rows=[(r.display_name, r.points) for r in rows], series=series)
-        if track is not None:  # the lines show every point; with a track, only that track's solves are ranked
-            data = LeaderboardCardData(title=title, rows=data.rows, series={})
         path = await asyncio.to_thread(render_leaderboard_card, data, await asyncio.to_thread(self._path, "leaderboard"))
         if not rows:
             body = "No points yet in this period."

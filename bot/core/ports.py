@@ -271,7 +271,7 @@ class Store(Protocol):
     async def delete_story(self, story_id: int) -> bool: ...
 
     async def points_history(
-        self, member_ids: Sequence[int], *, since: datetime | None = None
+        self, member_ids: Sequence[int], *, since: datetime | None = None, track: str | None = None
     ) -> dict[int, list[tuple[datetime, int]]]: ...
 
     # -- issue 10: data ownership

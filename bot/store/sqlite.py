@@ -1075,16 +1075,18 @@ class Store:
             cur = await db.execute("DELETE FROM stories WHERE id = ?", (story_id,))
             return cur.rowcount == 1
 
-    async def points_history(self, member_ids: Sequence[int], *, since: datetime | None = None) -> dict[int, list[tuple[datetime, int]]]:
-        """Each member's ledger entries (time, points), oldest first, optionally from `since`."""
+    async def points_history(self, member_ids: Sequence[int], *, since: datetime | None = None,
+                             track: str | None = None) -> dict[int, list[tuple[datetime, int]]]:
+        """Each member's ledger entries (time, points), oldest first, optionally from `since` and only
+        those of one track (what that track's standings sum)."""
         out: dict[int, list[tuple[datetime, int]]] = {m: [] for m in member_ids}
         if not member_ids:
             return out
         marks = ",".join("?" * len(member_ids))
         rows = await self._all(
             f"SELECT member_id, created_at, points FROM points_ledger WHERE member_id IN ({marks})"
-            " AND created_at >= ? ORDER BY created_at, id",
-            (*member_ids, iso(since) if since else ""))
+            " AND created_at >= ?" + (" AND track = ?" if track else "") + " ORDER BY created_at, id",
+            (*member_ids, iso(since) if since else "", *((track,) if track else ())))
         for r in rows:
             out[int(r[0])].append((datetime.fromisoformat(r[1]), int(r[2])))
         return out

@@ -94,3 +94,33 @@ async def test_without_matplotlib_the_reply_names_the_extra(
         await wired.cards.stats(member)
     reply = await dispatch_line(Context(wired, member, core_table()), "/card leaderboard")
     assert reply.is_error and "optional `cards` extra" in reply.body
+
+
+def _has_colour(region: object, hex_colour: str) -> bool:
+    import numpy as np
+
+    want = np.array([int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    rgb = np.asarray(region)[..., :3]
+    return bool((np.abs(rgb - want).max(axis=-1) < 0.02).any())
+
+
+async def test_a_track_leaderboard_card_draws_that_tracks_points_over_the_period(
+    wired: Services, member: Caller, admin: Caller, bank: Bank, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await wired.tick()
+    await wired.submissions.submit(member, "pair-sum-count", text=None, code=bank.get("pair-sum-count").reference)
+    await wired.submissions.submit(member, "overfit-first-step", text="B", code=None)  # another track's points
+    drawn: list[LeaderboardCardData] = []
+
+    def render(data: LeaderboardCardData, path: Path) -> Path:
+        drawn.append(data)
+        return render_leaderboard_card(data, path)
+
+    monkeypatch.setattr(cards, "render_leaderboard_card", render)
+    board = await dispatch_line(Context(wired, member, core_table()), "/card leaderboard week coding")
+    assert board.title.startswith("Leaderboard · This week · Coding") and board.image is not None
+    (data,) = drawn
+    (name, points), = data.rows
+    assert name == "Bob" and sum(p for _, p in data.series["Bob"]) == points  # the line sums what the row ranks
+    lower = pixels(Path(board.image))[420:640, 160:]  # type: ignore[index]  # the "points over the period" panel
+    assert _has_colour(lower, cards.LINE_COLOURS[0])  # a line is drawn in it, in the leader's colour
