@@ -11,9 +11,10 @@
   A choice is a letter (`B`, `b)`, `(B)`); a number is plain (`0.8`, `-3`, `1e-3`, `1,000`).
 - Written (system-design, behavioral): 40 words to `MAX_WRITTEN_CHARS`, one answer per question.
   Rubric coverage: a rubric point counts as covered when the answer contains one of its keywords
-  (or, without keywords, the words of its name), compared on lowercased word stems with `%` read as
-  "percent"; coverage = covered points / all points. It is an estimate to guide practice, shown
-  point by point; peers vote on the answers after the reveal.
+  (or, without keywords, the words of its name), compared on lowercased word stems (`stemmer.py`:
+  plurals, -ing, -ed and a silent -e, so "merges" meets "merge") with `%` read as "percent";
+  coverage = covered points / all points. It is an estimate to guide practice, shown point by
+  point; peers vote on the answers after the reveal.
 - A question whose answer was revealed in this community is closed: the member is told so and
   nothing is stored. Scoring rules live in `scoring.py`.
 """
@@ -47,9 +48,11 @@ from bot.core.models import (
     Question,
     RubricPoint,
     Verdict,
+    VerdictTest,
 )
 from bot.core.outbox import Outbox
 from bot.core.ports import Grader, Store
+from bot.core.stemmer import stems
 
 log = logging.getLogger(__name__)
 
@@ -88,19 +91,6 @@ def parse_number(text: str) -> float:
     return float(cleaned.replace(",", ""))
 
 
-def _stem(word: str) -> str:
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    for suffix, keep in (("ing", 5), ("ed", 4), ("es", 4), ("s", 3)):
-        if word.endswith(suffix) and len(word) > keep and not word.endswith("ss"):
-            return word[: -len(suffix)]
-    return word
-
-
-def _stems(text: str) -> list[str]:
-    return [_stem(w) for w in re.findall(r"[a-z0-9]+", text.lower().replace("%", " percent "))]
-
-
 def _contains(haystack: Sequence[str], needle: Sequence[str]) -> bool:
     n = len(needle)
     return n > 0 and any(list(haystack[i : i + n]) == list(needle) for i in range(len(haystack) - n + 1))
@@ -108,12 +98,12 @@ def _contains(haystack: Sequence[str], needle: Sequence[str]) -> bool:
 
 def rubric_coverage(answer: str, rubric: Sequence[RubricPoint]) -> tuple[list[RubricPoint], list[RubricPoint]]:
     """(covered, missed) rubric points of a written answer."""
-    words = _stems(answer)
+    words = stems(answer)
     covered: list[RubricPoint] = []
     missed: list[RubricPoint] = []
     for point in rubric:
         keys = point.keywords or tuple(w for w in re.findall(r"[a-z]+", point.point.lower()) if len(w) > 3)
-        (covered if any(_contains(words, _stems(k)) for k in keys) else missed).append(point)
+        (covered if any(_contains(words, stems(k)) for k in keys) else missed).append(point)
     return covered, missed
 
 
@@ -451,8 +441,10 @@ def recorded_note(note: RecordedNote, ctx: Context) -> str:
     return "No points this time." if not note.correct else streak.lstrip(" ·")
 
 
-def _show(value: object) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else value
+def _show(test: VerdictTest, part: str) -> str:
+    """A visible test's input, expected or got value as a Python literal: the judge's own text when it
+    sent one (the notation of its message, `nan` included), else the literal of the plain value."""
+    text = (test.shown or {}).get(part) or repr(getattr(test, part))
     return text if len(text) <= 400 else text[:400] + " …"
 
 
@@ -463,8 +455,9 @@ def verdict_message(q: Question, v: Verdict, note: str) -> Message:
     fields: list[Field] = []
     failure = v.first_failure
     if failure is not None and failure.visible and failure.verdict == "wrong_answer":
-        fields += [Field("Failing test", failure.name), Field("Input", f"`{_show(failure.input)}`"),
-                   Field("Expected", f"`{_show(failure.expected)}`", True), Field("Got", f"`{_show(failure.got)}`", True)]
+        fields += [Field("Failing test", failure.name), Field("Input", f"`{_show(failure, 'input')}`"),
+                   Field("Expected", f"`{_show(failure, 'expected')}`", True),
+                   Field("Got", f"`{_show(failure, 'got')}`", True)]
     elif failure is not None and not failure.visible:
         fields.append(Field("Failing test", f"{failure.name} (hidden)"))
     if v.stdout.strip():
