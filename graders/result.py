@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .compare import _repr
+
 ACCEPTED = "accepted"
 WRONG_ANSWER = "wrong_answer"
 TIME_LIMIT = "time_limit"
@@ -50,6 +52,13 @@ def _plain(x: Any) -> Any:
     return repr(x)
 
 
+def _literal(x: Any, limit: int = 400, *, inner: bool = False) -> str:
+    """A value as a Python literal, cut at ``limit`` characters (what members read); ``inner``: the
+    items of a sequence of arguments, as they stand between a call's parentheses."""
+    text = ", ".join(_repr(a) for a in x) if inner else _repr(x)
+    return text if len(text) <= limit else text[: limit - 2] + " …"
+
+
 @dataclass(frozen=True)
 class TestResult:
     """One test's outcome; input/expected/got are filled only for visible tests."""
@@ -76,6 +85,10 @@ class TestResult:
             d["input"] = _plain(self.input)
             d["expected"] = _plain(self.expected)
             d["got"] = _plain(self.got)
+            # the same three as Python literals, as the verdict's message writes them (NaN is `nan`)
+            args = self.input if isinstance(self.input, (list, tuple)) else (self.input,)
+            d["shown"] = {"input": _literal(args, inner=True), "expected": _literal(self.expected),
+                          "got": _literal(self.got)}
         if self.message:
             d["message"] = self.message
         return d

@@ -1230,6 +1230,7 @@ def _verdict(spec: CodeSpec, tier: str, st: _Run, out: _Stream, err: _Stream, t0
     tests: list[TestResult] = []
     passed = 0
     first_fail: tuple[str, str] | None = None  # (verdict, message)
+    process_limit: str | None = None  # "processes N" when the first failure is a refused fork/thread
     by_test: dict[int, dict[str, Any]] = {}  # index in spec.tests -> its result line
     ms_of: dict[int, float] = {}
     syntax: Any = None
@@ -1279,7 +1280,7 @@ def _verdict(spec: CodeSpec, tier: str, st: _Run, out: _Stream, err: _Stream, t0
     if isinstance(load_err, dict):  # before any input was sent: full detail
         v = MEMORY_LIMIT if load_err.get("kind") == "memory" else RUNTIME_ERROR
         return mk(v, "While loading the submission: " + _error_text(load_err, spec),
-                  limit=f"memory {spec.memory_mb} MB" if v == MEMORY_LIMIT else None,
+                  limit=f"memory {spec.memory_mb} MB" if v == MEMORY_LIMIT else _process_limit(load_err),
                   tests_=list(_skipped(spec)))
 
     stopped_reason = _ended(spec, tier, st)
@@ -1348,10 +1349,13 @@ def _verdict(spec: CodeSpec, tier: str, st: _Run, out: _Stream, err: _Stream, t0
                 msg = _where(t, n, total) + f": {shown} (details of hidden tests are not shown)"
             if v == MEMORY_LIMIT:
                 msg += f" (memory limit {spec.memory_mb} MB)"
+            if not vis:
+                msg += _process_note(e)
             tests.append(TestResult(t.name, v, ms, vis, t.args if vis else None,
                                     t.expected if vis else None, None, msg))
             if first_fail is None:
                 first_fail = (v, msg)
+                process_limit = _process_limit(e)
 
     if first_fail is None and stopped_reason is not None:
         first_fail = (stopped_reason[0], stopped_reason[1])
@@ -1363,7 +1367,18 @@ def _verdict(spec: CodeSpec, tier: str, st: _Run, out: _Stream, err: _Stream, t0
         limit = stopped_reason[2]
     if v == MEMORY_LIMIT:
         limit = f"memory {spec.memory_mb} MB"
-    return mk(v, m, limit)
+    return mk(v, m, limit or process_limit)
+
+
+def _process_note(e: dict[str, Any]) -> str:
+    """What a refused fork or thread means: the run reached its process limit (it is not a crash)."""
+    if e.get("kind") != "processes":
+        return ""
+    return f" (the process limit: at most {NPROC} processes and threads per run)"
+
+
+def _process_limit(e: dict[str, Any]) -> str | None:
+    return f"processes {NPROC}" if e.get("kind") == "processes" else None
 
 
 def _where(t: Any, n: int, total: int) -> str:
@@ -1382,7 +1397,7 @@ def _error_text(e: dict[str, Any], spec: CodeSpec) -> str:
     if kind == "exit":
         head = f"the submission called sys.exit({msg})" if msg else "the submission called sys.exit()"
     else:
-        head = f"{name}: {msg}" if msg else name
+        head = (f"{name}: {msg}" if msg else name) + _process_note(e)
     tb = str(e.get("tb") or "")
     if tb:
         head += "\nTraceback (your code):\n" + tb

@@ -89,9 +89,38 @@ def test_numpy_import_and_matmul_fit_in_the_memory_limit(grade: Grade, tier: str
 def test_fork_bomb(grade: Grade, tier: str) -> None:
     t = time.monotonic()
     r = grade("import os\ndef f():\n    while True:\n        os.fork()\n")
-    assert r.verdict in ("runtime_error", "time_limit", "crashed"), r.message
-    assert r.verdict != "accepted"
+    assert r.verdict == "runtime_error", r.message
+    assert r.limit == f"processes {sandbox.NPROC}", r.message  # named as the limit it is, not as tampering
+    assert r.message.startswith("On test 'one': BlockingIOError: [Errno 11] Resource temporarily unavailable "
+                                f"(the process limit: at most {sandbox.NPROC} processes and threads per run)")
+    assert "result channel" not in r.message
     assert time.monotonic() - t < 6
+
+
+def test_a_forked_child_that_returns_does_not_report_for_the_parent(grade: Grade, tier: str) -> None:
+    """A child of os.fork() that returns from the entry comes back into the harness: it must exit there
+    silently, not report a second result (the verdict was "wrote to the judge's result channel")."""
+    code = ("import os\n"
+            "def f(x):\n"
+            "    pid = os.fork()\n"
+            "    if pid:\n"
+            "        os.waitpid(pid, 0)\n"
+            "        return x\n"
+            "    return -1\n")
+    r = grade(code, tests=[{"args": [n], "expected": n, "visible": n == 0} for n in range(3)])
+    assert r.verdict == "accepted", r.message
+    assert (r.passed, r.total) == (3, 3)
+
+
+def test_threads_past_the_limit_are_named_as_the_process_limit(grade: Grade, tier: str) -> None:
+    code = ("import threading, time\n"
+            "def f():\n"
+            "    for _ in range(100):\n"
+            "        threading.Thread(target=time.sleep, args=(3,), daemon=True).start()\n")
+    r = grade(code, tests=[{"args": [], "expected": None, "visible": False}])
+    assert r.verdict == "runtime_error" and r.limit == f"processes {sandbox.NPROC}", r.message
+    assert r.message == ("On a hidden test (test 1 of 1): RuntimeError (details of hidden tests are not shown)"
+                         f" (the process limit: at most {sandbox.NPROC} processes and threads per run)")
 
 
 def test_subprocess_storm(grade: Grade, tier: str) -> None:
