@@ -36,7 +36,7 @@ from bot.core.submissions import human_size
 
 PLATFORM = "console"
 COMMUNITY_ID = "local"
-BOLD, DIM, RED, RESET = "\033[1m", "\033[2m", "\033[31m", "\033[0m"
+BOLD, DIM, RED, CYAN, RESET = "\033[1m", "\033[2m", "\033[31m", "\033[36m", "\033[0m"
 
 
 def render_text(message: Message, *, where: str = "reply", color: bool = False) -> str:
@@ -46,16 +46,23 @@ def render_text(message: Message, *, where: str = "reply", color: bool = False) 
         return f"{code}{text}{RESET}" if color else text
 
     def md(text: str) -> str:
-        """On a terminal, **bold** becomes bold; in plain output the Markdown stays as written."""
-        return re.sub(r"\*\*(.+?)\*\*", lambda m: style(m.group(1), BOLD), text) if color else text
+        """On a terminal, **bold** becomes bold, `code` cyan and a fenced block its lines between two
+        rules: no Markdown mark is printed there. In plain output (a pipe, a file) the Markdown stays."""
+        if not color:
+            return text
+        text = re.sub(r"```[\w+-]*\n?(.*?)\n?```", lambda m: f"{rule}\n{m.group(1)}\n{rule}", text, flags=re.S)
+        text = re.sub(r"`([^`\n]+)`", lambda m: style(m.group(1), CYAN), text)
+        return re.sub(r"\*\*(.+?)\*\*", lambda m: style(m.group(1), BOLD), text)
+
+    rule = style("─" * 24, DIM)
 
     lines: list[str] = []
     if where != "reply":
         lines.append(style(f"[{where}]", DIM))
     if message.is_error:
-        lines.append(style("error: ", RED) + message.body)
+        lines.append(style("error: ", RED) + md(message.body))
         if message.footer:
-            lines.append(message.footer)
+            lines.append(md(message.footer))
         return "\n".join(lines)
     if message.title:
         lines.append(style(message.title, BOLD))
@@ -66,13 +73,13 @@ def render_text(message: Message, *, where: str = "reply", color: bool = False) 
         value = md(f.value.rstrip()).replace("\n", "\n    ")
         lines.append(f"  {style(f.name, BOLD)}: {value}" if "\n" not in f.value else f"  {style(f.name, BOLD)}:\n    {value}")
     if message.code:
-        lines.append(f"```{message.code_language}\n{message.code.rstrip()}\n```")
+        lines.append(md(f"```{message.code_language}\n{message.code.rstrip()}\n```"))
     if message.buttons:
         lines.append("  ".join(f"[{b.label}]" for b in message.buttons))
     if message.image:
         lines.append(f"(image saved to {message.image})")
     if message.footer:
-        lines.append(style(message.footer, DIM))
+        lines.append(style(md(message.footer), DIM))
     return "\n".join(lines)
 
 
