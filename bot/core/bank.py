@@ -422,9 +422,11 @@ def parse_question(data: Any, *, file_stem: str | None = None, folder: str | Non
         if kind == "numeric":
             if "choices" in data:
                 raise _Invalid("choices", "only applies to kind: choice")
-            answer = _number(data, "answer", -1e300, 1e300)
+            exact: float | int = _number(data, "answer", -1e300, 1e300)
+            if isinstance(data["answer"], int):  # an integer key stays exact (a float is exact only to 2**53)
+                exact = data["answer"]
             tolerance = _number(data, "tolerance", 0.0, 1e300) if "tolerance" in data else 0.0
-            return Question(**common, kind=kind, answer=answer, tolerance=tolerance)
+            return Question(**common, kind=kind, answer=exact, tolerance=tolerance)
         raise _Invalid("kind", f"must be choice or numeric, got {kind!r}")
 
     assert track in WRITTEN_TRACKS
@@ -461,9 +463,22 @@ def load_question_file(path: Path, *, folder: str | None = None, display: str | 
         problem = getattr(exc, "problem", None) or (str(exc).splitlines() or ["unreadable"])[0]
         raise QuestionFileError(BankError(shown, "", f"is not valid YAML{where}: {problem}")) from None
     try:
-        return replace(parse_question(data, file_stem=path.stem, folder=folder), source_path=shown)
+        question = replace(parse_question(data, file_stem=path.stem, folder=folder), source_path=shown)
     except _Invalid as exc:
         raise QuestionFileError(BankError(shown, exc.field, exc.reason)) from None
+    if question.kind == "numeric":
+        question = replace(question, answer_text=_top_level_scalar(text, "answer"))
+    return question
+
+
+def _top_level_scalar(text: str, key: str) -> str | None:
+    """A top-level value exactly as the file writes it (`1.10`, not the float 1.1), for display."""
+    node = yaml.compose(text, Loader=_SafeBase)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key and isinstance(value_node, yaml.ScalarNode):
+                return str(value_node.value).strip() or None
+    return None
 
 
 class QuestionFileError(Exception):

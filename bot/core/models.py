@@ -77,6 +77,7 @@ class Question:
     kind: str | None = None
     choices: tuple[str, ...] = ()
     answer: Any = None
+    answer_text: str | None = field(default=None, compare=False)  # a numeric key as its file writes it ("1.10")
     # written tracks
     rubric: tuple[RubricPoint, ...] = ()
     follow_ups: tuple[str, ...] = ()
@@ -422,6 +423,7 @@ class VerdictTest:
     expected: Any = None
     got: Any = None
     message: str = ""
+    shown: Mapping[str, str] | None = None  # input/expected/got as the judge writes them (Python literals)
 
 
 @dataclass(frozen=True)
@@ -464,6 +466,7 @@ class Verdict:
                     expected=t.get("expected"),
                     got=t.get("got"),
                     message=str(t.get("message", "")),
+                    shown={k: str(v) for k, v in t["shown"].items()} if isinstance(t.get("shown"), Mapping) else None,
                 )
                 for t in d.get("tests", ())
             ),

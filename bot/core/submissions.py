@@ -8,7 +8,9 @@
   a first daily solve. A judge fault (`internal_error`) or a busy judge stores nothing.
 - ml-theory: one attempt per question (per daily post, when it comes round again in a new cycle),
   checked at once; the explanation comes with the verdict.
-  A choice is a letter (`B`, `b)`, `(B)`); a number is plain (`0.8`, `-3`, `1e-3`, `1,000`).
+  A choice is a letter (`B`, `b)`, `(B)`); a number is plain (`0.8`, `-3`, `1e-3`, `1,000`), is
+  compared with the key in exact decimals (an integer key stays an integer), and the reply shows it
+  as typed beside the key as the question file writes it.
 - Written (system-design, behavioral): 40 words to `MAX_WRITTEN_CHARS`, one answer per question.
   Rubric coverage: a rubric point counts as covered when the answer contains one of its keywords
   (or, without keywords, the words of its name), compared on lowercased word stems (`stemmer.py`:
@@ -23,13 +25,15 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal, localcontext
 from typing import Any
 
-from bot.core import failpoints, scoring
+from bot.core import failpoints, scoring, views
 from bot.core.bank import Bank
 from bot.core.clock import Clock
 from bot.core.daily import round_date
@@ -59,6 +63,7 @@ log = logging.getLogger(__name__)
 MAX_CODE_BYTES = 64 * 1024
 MAX_GRADING_ATTEMPTS = 2  # a job cut off this many times is reported, not re-run again
 VerdictHook = Callable[[Caller, Question, Message], Awaitable[Message]]
+MAX_NUMBER_CHARS = 40
 MAX_WRITTEN_CHARS = 8000
 MIN_WRITTEN_WORDS = 40
 MAX_SHOWN = 300
@@ -84,11 +89,32 @@ def parse_choice(text: str, choices: Sequence[str]) -> str:
     return match.group(1).upper()
 
 
-def parse_number(text: str) -> float:
+def number_text(text: str) -> str:
+    """A numeric answer as the member typed it, checked: plain digits, an optional sign, decimals,
+    exponent and thousands commas, at most `MAX_NUMBER_CHARS` and within a float's range."""
     cleaned = text.strip()
     if not cleaned or not _NUMBER.match(cleaned) or not re.search(r"\d", cleaned):
         raise UsageError(f"Answer with a plain number such as 0.25 (no units or %), got {text.strip()[:40]!r}.")
-    return float(cleaned.replace(",", ""))
+    if len(cleaned) > MAX_NUMBER_CHARS:
+        raise UsageError(f"That number has {len(cleaned)} characters; an answer has at most {MAX_NUMBER_CHARS}.")
+    if not math.isfinite(float(cleaned.replace(",", ""))):
+        raise UsageError(f"{cleaned} is too large to be an answer.")
+    return cleaned
+
+
+def parse_number(text: str) -> float:
+    return float(number_text(text).replace(",", ""))
+
+
+def numeric_correct(typed: str, q: Question) -> bool:
+    """Within the tolerance, in exact decimal arithmetic: 8388609 is not 8388608 (a float rounds such
+    integers together past 2**53), and 0.645 is within ±0.005 of 0.64 (in floats it is not)."""
+    given = Decimal(typed.replace(",", ""))
+    key = Decimal(q.answer) if isinstance(q.answer, int) else Decimal(repr(float(q.answer)))
+    tolerance = Decimal(repr(float(q.tolerance or 0.0)))
+    with localcontext() as exact:
+        exact.prec = 400  # every typed digit counts: at most MAX_NUMBER_CHARS of them, exponents up to 308
+        return abs(given - key) <= tolerance
 
 
 def _contains(haystack: Sequence[str], needle: Sequence[str]) -> bool:
@@ -273,11 +299,10 @@ class Submissions:
             given = parse_choice(text, q.choices)
             correct = given == q.answer
             shown = f"**{q.answer}.** {q.choices['ABCDEFGH'.index(str(q.answer))]}"
-        else:
-            value = parse_number(text)
-            given = f"{value:g}"
-            correct = abs(value - float(q.answer)) <= (q.tolerance or 0.0) + 1e-12
-            shown = f"{float(q.answer):g}"
+        else:  # shown as typed and as the question file writes the key, never rounded (8.38861e+06)
+            given = number_text(text)
+            correct = numeric_correct(given, q)
+            shown = views.numeric_answer(q)
         post_id = ctx.post.id if ctx.post else None
         previous = [r for r in await self.store.submissions_of(caller.member.id, q.id) if r["daily_post_id"] == post_id]
         if previous:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -15,7 +14,8 @@ PROMPT_PREVIEW = 280
 
 
 def _call(entry: str, args: tuple[Any, ...], kwargs: Any) -> str:
-    parts = [json.dumps(a) for a in args] + [f"{k}={json.dumps(v)}" for k, v in dict(kwargs).items()]
+    """A call as Python writes it: the judge's verdicts use the same notation (`True`, `None`, `nan`)."""
+    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in dict(kwargs).items()]
     return f"{entry}({', '.join(parts)})"
 
 
@@ -25,6 +25,13 @@ def preview(text: str, limit: int = PROMPT_PREVIEW) -> str:
     if len(first) <= limit:
         return first
     return first[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def numeric_answer(q: Question) -> str:
+    """The key of a numeric question exactly as its file writes it (`8388608`, never `8.38861e+06`)."""
+    if q.answer_text:
+        return q.answer_text
+    return str(q.answer) if isinstance(q.answer, int) else repr(float(q.answer))
 
 
 def question_header(q: Question) -> str:
@@ -37,7 +44,7 @@ def question_card(q: Question, *, heading: str | None = None) -> Message:
     if q.topics:
         fields.append(Field("Topics", ", ".join(q.topics), inline=True))
     if q.is_code and q.entry:
-        examples = [f"{_call(q.entry, t.args, t.kwargs)} → {json.dumps(t.expected)}" for t in q.visible_tests]
+        examples = [f"{_call(q.entry, t.args, t.kwargs)} → {t.expected!r}" for t in q.visible_tests]
         if examples:
             fields.append(Field("Examples", "\n".join(f"`{e}`" for e in examples)))
         hidden = len(q.tests) - len(q.visible_tests)
@@ -165,7 +172,7 @@ def reveal(q: Question, day: date, stats: PostStats) -> Message:
         letter = str(q.answer)
         fields.append(Field("Answer", f"**{letter}.** {q.choices['ABCDEFGH'.index(letter)]}"))
     elif q.kind == "numeric":
-        fields.append(Field("Answer", f"{q.answer:g}" + (f" (±{q.tolerance:g})" if q.tolerance else "")))
+        fields.append(Field("Answer", numeric_answer(q) + (f" (±{q.tolerance:g})" if q.tolerance else "")))
     if q.track in WRITTEN_TRACKS:
         body = (q.outline or "").strip()
         fields.append(Field("Rubric", "\n".join(f"**{r.point}**: {r.description}" for r in q.rubric)))
