@@ -10,6 +10,7 @@ from datetime import timedelta
 from bot.config import Settings, default_data_dir
 from bot.core.bank import Bank
 from bot.core.clock import Clock, SystemClock
+from bot.core.cooldown import Cooldown
 from bot.core.errors import Busy, ConfigError
 from bot.core.models import Question, Verdict
 from bot.core.ports import Chat, Grader
@@ -95,7 +96,10 @@ async def build_app(
     chat: Chat | None = None,
     bank: Bank | None = None,
     grader: Grader | None = None,
+    cooldown: bool = False,
 ) -> App:
+    """`cooldown`: limit each member's commands as the settings say; `python -m bot discord|slack`
+    turn it on, the console (one person at a keyboard, often a script) and tests leave it off."""
     store = await Store.open(settings.database)
     pool_grader = None
     if grader is None:
@@ -111,5 +115,6 @@ async def build_app(
         chat=chat,
         grader=grader,
         grace=timedelta(minutes=settings.daily_grace_minutes),
+        cooldown=Cooldown(settings.command_burst, settings.commands_per_minute) if cooldown else None,
     )
     return App(settings=settings, store=store, services=services, grader=pool_grader)

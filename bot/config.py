@@ -76,6 +76,8 @@ class Settings:
     slack_signing_secret: Secret | None = None
     failpoints: frozenset[str] = frozenset()  # crash-safety tests only (bot.core.failpoints)
     allow_rlimit_tier: bool = False  # let Discord/Slack run with the weaker judge tier (SECURITY.md)
+    command_burst: int = 8  # commands a member may send in a row (Discord/Slack; bot.core.cooldown)
+    commands_per_minute: int = 20  # and then how many a minute
 
     def require(self, *names: str) -> None:
         """Fail early, naming the variables a platform needs and does not have."""
@@ -103,6 +105,8 @@ ENV_NAMES: Mapping[str, str] = {
     "slack_signing_secret": "SLACK_SIGNING_SECRET",
     "failpoints": "ONSITE_FAILPOINTS",
     "allow_rlimit_tier": "ONSITE_ALLOW_RLIMIT_TIER",
+    "command_burst": "ONSITE_COMMAND_BURST",
+    "commands_per_minute": "ONSITE_COMMANDS_PER_MINUTE",
 }
 
 
@@ -189,6 +193,11 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         if allow not in ("0", "1"):
             raise ConfigError(f"ONSITE_ALLOW_RLIMIT_TIER={shown(allow)} must be 1 (allow) or 0")
         kwargs["allow_rlimit_tier"] = allow == "1"
+    for name, most in (("command_burst", 100), ("commands_per_minute", 600)):
+        if (value := get(name)) is not None:
+            if not _digits(value, 3) or not 1 <= int(value) <= most:
+                raise ConfigError(f"{ENV_NAMES[name]}={shown(value)} must be a whole number from 1 to {most}")
+            kwargs[name] = int(value)
     for name in ("discord_token", "slack_bot_token", "slack_app_token", "slack_signing_secret"):
         if (token := get(name)) is not None:
             kwargs[name] = Secret(token)

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -21,8 +20,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.core.models import Community
 from bot.core.services import Services
-
-log = logging.getLogger(__name__)
 
 
 class Scheduler:
@@ -74,14 +71,14 @@ class Scheduler:
             await self.services.daily.tick(community)
             await self.services.mocks.tick(community)
             await self.services.outbox.deliver()
-        except Exception:  # a failing community must not stop the others' schedules
-            log.exception("daily tick failed for community %s", community_id)
+        except Exception as exc:  # a failing community must not stop the others' schedules
+            self.services.failures.record(exc, where="the community's tick", community_id=community_id)
 
     async def _tick_all(self) -> None:
         try:
             await self.services.tick()
-        except Exception:  # the next tick tries again; nothing is lost, it is all in the database
-            log.exception("tick failed")
+        except Exception as exc:  # the next tick tries again; nothing is lost, it is all in the database
+            self.services.failures.record(exc, where="the minute tick")
 
     async def shutdown(self) -> None:
         if self._aps.running:

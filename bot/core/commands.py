@@ -25,8 +25,9 @@ from bot.core.errors import Forbidden, NotFound, OnsiteError, UnknownCommand, Us
 from bot.core.leaderboard import PERIODS
 from bot.core.messages import Field, Message, error
 from bot.core.mocks import DAYS
-from bot.core.models import TRACKS, Caller
+from bot.core.models import CODE_TRACKS, TRACKS, Caller
 from bot.core.services import Services
+from bot.core.stories import parse_story
 from bot.core.submissions import MAX_CODE_BYTES
 
 
@@ -284,12 +285,20 @@ def _require_admin(ctx: Context, command: Command) -> None:
 
 
 async def _run(ctx: Context, command: Command, args: Mapping[str, Any]) -> Message:
+    if ctx.services.cooldown is not None:
+        ctx.services.cooldown.check(ctx.caller.community.id, ctx.caller.member.id, ctx.services.clock.now())
     _require_admin(ctx, command)
     try:
         values = validate(command, args)
     except UsageError as exc:
         raise UsageError(str(exc), exc.usage or command.usage) from None
-    return await command.handler(ctx, values)
+    try:
+        return await command.handler(ctx, values)
+    except OnsiteError:
+        raise
+    except Exception as exc:  # a bug or an outage: counted and logged here, answered by the adapter
+        ctx.services.failures.record(exc, where=f"/{command.name}", community_id=ctx.caller.community.id)
+        raise
 
 
 def _error_message(exc: OnsiteError) -> Message:
@@ -303,10 +312,15 @@ def _error_message(exc: OnsiteError) -> Message:
 async def cmd_help(ctx: Context, args: Mapping[str, Any]) -> Message:
     commands = ctx.table.for_platform(ctx.platform)
     if "command" in args:
-        wanted = args["command"].lstrip("/").lower()
+        # `/help mock join`, `/help /admin pair-now`: a group and a subcommand, unquoted
+        wanted = " ".join(w.lstrip("/") for w in args["command"].lower().split()).strip()
         matches = [c for c in commands if c.name == wanted or c.name.startswith(wanted + " ")]
         if not matches:
-            raise NotFound(f"No command {as_typed('/' + wanted)}. Type /help for the list.")
+            names = sorted({n for c in commands for n in (c.name, c.group) if n})
+            close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.6)
+            listed = [f"/{n}" for n in close]
+            hint = f" Did you mean {' or '.join(filter(None, (', '.join(listed[:-1]), listed[-1])))}?" if close else ""
+            raise NotFound(f"No command {as_typed('/' + wanted)}.{hint} Type /help for the list.")
         fields = []
         for c in matches:
             lines = [c.summary]
@@ -367,12 +381,18 @@ async def cmd_stats(ctx: Context, args: Mapping[str, Any]) -> Message:
 
 
 async def cmd_submit(ctx: Context, args: Mapping[str, Any]) -> Message:
-    code = None
+    code, text = None, args.get("answer")
     if "file" in args:
         if ctx.read_file is None:
             raise UsageError("This platform takes code as an attachment or pasted text, not a --file path.")
-        code = await ctx.read_file(args["file"], MAX_CODE_BYTES)
-    return await ctx.services.submissions.submit(ctx.caller, args["id"], text=args.get("answer"), code=code)
+        if text:
+            raise UsageError("Give your answer after the id or with --file, not both.")
+        content = await ctx.read_file(args["file"], MAX_CODE_BYTES)  # the same size limit for every answer
+        if ctx.services.bank.get(args["id"]).track in CODE_TRACKS:
+            code = content
+        else:  # a written (or theory) answer can come from a file too
+            text = content
+    return await ctx.services.submissions.submit(ctx.caller, args["id"], text=text, code=code)
 
 
 async def cmd_hint(ctx: Context, args: Mapping[str, Any]) -> Message:
@@ -424,6 +444,29 @@ def check_time(value: str) -> str:
     return value
 
 
+_CHANNEL_NAME = re.compile(r"[\w-]{1,100}")
+
+
+def check_channel(value: str) -> str:
+    """`#daily`, `daily` or a platform's channel id; `off` (bare) is the explicit no-daily-round, stored as ""."""
+    text = value.strip()
+    if text.lower() == "off":
+        return ""
+    name = text[1:] if text.startswith("#") else text
+    if not _CHANNEL_NAME.fullmatch(name):
+        raise UsageError(f"{shown(value)} is not a channel name: letters, digits, - and _, e.g. "
+                         "/admin setup channel #daily (or /admin setup channel off: no daily round).")
+    return name
+
+
+def _channel_note(channel: str | None) -> str:
+    if channel:
+        return ""
+    if channel == "":
+        return "The daily round is off: nothing is posted until /admin setup channel <name> sets a channel."
+    return "No channel is set, so the daily round is not posted (admins get a DM at post time): /admin setup channel <name>."
+
+
 async def cmd_setup(ctx: Context, args: Mapping[str, Any]) -> Message:
     store = ctx.services.store
     community = ctx.caller.community
@@ -433,7 +476,7 @@ async def cmd_setup(ctx: Context, args: Mapping[str, Any]) -> Message:
             raise UsageError(f"Give a value: /admin setup {what} <value>.")
         changes: dict[str, Any] = {}
         if what == "channel":
-            changes["channel"] = value.lstrip("#").strip()
+            changes["channel"] = check_channel(value)
         elif what == "time":
             changes["post_time"] = check_time(value)
         elif what == "timezone":
@@ -474,10 +517,12 @@ async def cmd_setup(ctx: Context, args: Mapping[str, Any]) -> Message:
     cadence = int(await store.community_setting(community.id, "mock_cadence_days"))
     return Message(
         title=f"Settings · {community.name}" if what is None else f"Updated {what} · {community.name}",
+        body=_channel_note(community.channel),
         fields=(
-            Field("Channel", f"#{community.channel}" if community.channel else "not set", True),
+            Field("Channel", f"#{community.channel}" if community.channel else
+                  "not set" if community.channel is None else "off (no daily posts)", True),
             Field("Post time", f"{community.post_time} {community.timezone}", True),
-            Field("Reveal", reveal or "when the next round posts", True),
+            Field("Reveal", f"{reveal} {community.timezone}" if reveal else "when the next round posts", True),
             Field("Tracks", ", ".join(community.tracks)),
             Field("Difficulty by weekday (Mon-Sun)", pattern),
             Field("Mock pairing", f"{mock_day} {mock_time} {community.timezone}, every {cadence} day(s)"),
@@ -547,9 +592,57 @@ async def cmd_plan_stop(ctx: Context, args: Mapping[str, Any]) -> Message:
     return await ctx.services.plans.stop(ctx.caller)
 
 
+_STORY_FLAGS = ("title", "situation", "task", "action", "result")
+
+
+def story_flags(text: str) -> tuple[str, dict[str, str]]:
+    """`<title> --situation "..." --task ...` in a story's text: the text before the first flag and each
+    flag's value (one word, or quoted). Only --title and the STAR parts are flags here."""
+    tokens = tokenize(text)
+
+    def flag(i: int) -> str | None:
+        word, offset = tokens[i]
+        return word[2:] if text[offset] not in "\"'" and word.startswith("--") and len(word) > 2 else None
+
+    first = next((i for i in range(len(tokens)) if flag(i) is not None), None)
+    if first is None:
+        return text, {}
+    parts: dict[str, str] = {}
+    i = first
+    while i < len(tokens):
+        name = flag(i)
+        if name is None:
+            last = list(parts)[-1]
+            raise UsageError(f"Put quotes around a value with spaces: --{last} \"{parts[last]} {tokens[i][0]} ...\".")
+        if name not in _STORY_FLAGS:
+            raise UsageError(f"/story add has no option {as_typed('--' + name)} (options: "
+                             f"{', '.join('--' + f for f in _STORY_FLAGS)}).")
+        if name in parts:
+            raise UsageError(f"The {name} is given twice.")
+        if i + 1 >= len(tokens) or flag(i + 1) is not None or not tokens[i + 1][0].strip():
+            raise UsageError(f"--{name} needs a value.")
+        parts[name] = tokens[i + 1][0]
+        i += 2
+    return text[: tokens[first][1]].strip(), parts
+
+
 async def cmd_story_add(ctx: Context, args: Mapping[str, Any]) -> Message:
-    parts = {p: args[p] for p in ("situation", "task", "action", "result") if p in args}
-    return await ctx.services.stories.add(ctx.caller, args["theme"], args.get("text"), parts)
+    # the flag form (`<title> --situation "..." ...`) and the `|` form save the same story
+    text, flagged = story_flags(args.get("text", ""))
+    parts = {p: args[p] for p in _STORY_FLAGS[1:] if p in args}
+    for name, value in flagged.items():
+        if name in parts or (name == "title" and text):
+            raise UsageError(f"The {name} is given twice.")
+        parts[name] = value
+    text = parts.pop("title", text)
+    if parts and "|" in text:
+        piped = parse_story(text)
+        for name in parts:
+            if getattr(piped, name):
+                raise UsageError(f"The {name} is given twice: after a | and as --{name}.")
+        parts.update({p: getattr(piped, p) for p in _STORY_FLAGS[1:] if getattr(piped, p)})
+        text = piped.title
+    return await ctx.services.stories.add(ctx.caller, args["theme"], text, parts)
 
 
 async def cmd_story_list(ctx: Context, args: Mapping[str, Any]) -> Message:
@@ -586,8 +679,8 @@ def core_table() -> CommandTable:
             "help",
             "List the commands, or explain one.",
             cmd_help,
-            (Arg("command", "a command name, e.g. leaderboard"),),
-            examples=("/help leaderboard",),
+            (Arg("command", "a command name, e.g. leaderboard or mock join", kind="rest"),),
+            examples=("/help leaderboard", "/help mock join"),
         )
     )
     table.add(
@@ -629,9 +722,11 @@ def core_table() -> CommandTable:
             (
                 Arg("id", "the question id", required=True, kind="question"),
                 Arg("answer", "your answer: a letter, a number, written text or pasted code", kind="rest"),
-                Arg("file", "a .py file with your solution", kind="file", flag=True),
+                Arg("file", "a file with your answer: a .py solution, or a written answer (.md, .txt)", kind="file",
+                    flag=True),
             ),
-            examples=("/submit pair-sum-count --file solution.py", "/submit overfit-first-step B"),
+            examples=("/submit first-repeated-request-id --file solution.py", "/submit eval-pr-auc-for-rare-fraud B",
+                      "/submit ab-experimentation-platform --file answer.md"),
         )
     )
     table.add(
@@ -640,7 +735,7 @@ def core_table() -> CommandTable:
             "A hint for a question, one at a time.",
             cmd_hint,
             (Arg("id", "the question id", required=True, kind="question"), Arg("number", "which hint", kind="int", flag=True)),
-            examples=("/hint pair-sum-count",),
+            examples=("/hint first-repeated-request-id",),
         )
     )
     table.add(
@@ -696,7 +791,8 @@ def core_table() -> CommandTable:
                 Arg("value", "the new value", kind="rest"),
             ),
             admin=True,
-            examples=("/admin setup time 08:30", "/admin setup timezone Europe/Berlin",
+            examples=("/admin setup channel #daily", "/admin setup channel off",
+                      "/admin setup time 08:30", "/admin setup timezone Europe/Berlin",
                       "/admin setup tracks coding ml-theory", "/admin setup pattern easy,easy,medium,medium,medium,hard,hard"),
         )
     )
@@ -749,7 +845,7 @@ def core_table() -> CommandTable:
                 cmd_practice, (track,), examples=("/practice", "/practice ml-theory")),
         Command("timed", "Answer a question against the round's usual clock (coding 25 min, design 45, ...).",
                 cmd_timed, (Arg("id", "the question id", required=True, kind="question"),),
-                examples=("/timed pair-sum-count",)),
+                examples=("/timed first-repeated-request-id",)),
         Command("plan start", "A study plan over the weeks left: phases, a daily goal and a private nudge each day.",
                 cmd_plan_start, (Arg("weeks", "1 to 12 weeks (default 6)"),
                                  Arg("date", "your interview date, e.g. 2027-01-15 (sets the end)")),
@@ -759,10 +855,13 @@ def core_table() -> CommandTable:
         Command("story add", "Add a private STAR story: <theme> <title> | <situation> | <task> | <action> | <result>.",
                 cmd_story_add, (Arg("theme", "disagreement, failure, ambiguity, leadership, ... (comma-separated)",
                                     required=True),
-                                Arg("text", "title | situation | task | action | result", required=True, kind="rest"),
+                                Arg("text", "title | situation | task | action | result, or the title and the flags "
+                                    "below (quote values with spaces)", required=True, kind="rest"),
                                 *story_parts),
                 examples=("/story add failure Churn model that shipped late | Q3 churn project | Own the launch | "
-                          "Cut scope, daily check-ins | Shipped 2 weeks late, +4% retention",)),
+                          "Cut scope, daily check-ins | Shipped 2 weeks late, +4% retention",
+                          '/story add failure Churn model that shipped late --situation "Q3 churn project" '
+                          '--task "Own the launch" --action "Cut scope, daily check-ins" --result "Shipped 2 weeks late"')),
         Command("story list", "Your STAR stories (only you see them).", cmd_story_list),
         Command("story edit", "Change one part of a story (<n> <part> <text>) or the whole story.", cmd_story_edit,
                 (Arg("number", "the story's number in /story list", required=True, kind="int"),

@@ -11,6 +11,7 @@ from pathlib import Path
 from bot.core.bank import Bank
 from bot.core.cards import Cards
 from bot.core.clock import Clock
+from bot.core.cooldown import Cooldown, Failures
 from bot.core.daily import DailyService
 from bot.core.leaderboard import Leaderboard
 from bot.core.mocks import Mocks
@@ -51,6 +52,9 @@ class Services:
     schedule_changed: Callable[[Community], Awaitable[None]] = field(default=_no_listener)
     # issue 9: practice, timed attempts, study plans, STAR stories, picture cards (built from the above)
     cards_dir: Path | None = None  # default: `cards/` beside the database file
+    # issue 17: per-member command cooldown (None: no limit, the console) and unexpected-error counts
+    cooldown: Cooldown | None = None
+    failures: Failures = field(default_factory=Failures)
     practice: Practice = field(init=False)
     timed: Timed = field(init=False)
     plans: Plans = field(init=False)
@@ -65,6 +69,7 @@ class Services:
         self.stories = Stories(self.store, self.bank, self.clock)
         self.cards = Cards(self.store, self.leaderboard, self.clock, self.cards_dir or _cards_dir(self.store))
         self.submissions.after_verdict = self.timed.after_verdict
+        self.outbox.render_at_send("timer", self.timed.render_reminder)  # mocks register theirs in Mocks()
         self.privacy = Privacy(self.store, self.clock)
 
     @classmethod
@@ -77,6 +82,7 @@ class Services:
         chat: Chat | None = None,
         grader: Grader | None = None,
         grace: timedelta = timedelta(hours=6),
+        cooldown: Cooldown | None = None,
     ) -> Services:
         outbox = Outbox(store, clock, chat)
         return cls(
@@ -88,6 +94,7 @@ class Services:
             leaderboard=Leaderboard(store, clock),
             submissions=Submissions(store, bank, clock, outbox, grader),
             mocks=Mocks(store, bank, clock, outbox),
+            cooldown=cooldown,
         )
 
     async def tick(self, *, since: datetime | None = None) -> None:
