@@ -18,7 +18,9 @@ for catch-up and retries, and by the console after every command):
   the outbox under the key `post:<daily post id>` in one transaction, so it is announced once, ever,
   whichever process gets there first. If the bot was down at post time it posts at start only within
   the grace window (`ONSITE_DAILY_GRACE_MINUTES`, default 360); a later start leaves the day unposted
-  (members still see it with /daily).
+  (members still see it with /daily). A community with no channel set (NULL) posts nothing, and at
+  the post time every admin gets one DM for the day saying so (`no-channel:` outbox keys); an empty
+  channel ("") is the explicit `/admin setup channel off`: no posts and no DMs.
 - A round is revealed when the next round's post time arrives (or at the community's `reveal_time`
   after its post, when one is set): answer, explanation and stats (attempts, solve rate, first
   solvers). The reveal is enqueued in the same transaction that marks the post revealed. Reveals go
@@ -37,6 +39,7 @@ from bot.core import views
 from bot.core.bank import Bank
 from bot.core.clock import Clock
 from bot.core.errors import Conflict
+from bot.core.messages import Message
 from bot.core.models import DIFFICULTIES, Community, OutboxItem, Question, RoundItem
 from bot.core.outbox import Outbox
 from bot.core.ports import Store
@@ -150,10 +153,13 @@ class DailyService:
         now = self.clock.now()
         await self.reveal_due_rounds(community, now)
         day = round_date(community, now)
-        if community.channel and not await self.store.round_announced(community.id, day):
+        if community.channel != "" and not await self.store.round_announced(community.id, day):
             due = at_local(community, day, community.post_time)
             if now - due <= self.grace and (since is None or due > since):
-                await self.announce(community, day)
+                if community.channel:
+                    await self.announce(community, day)
+                else:
+                    await self.tell_admins_no_channel(community, day)
 
     async def post_now(self, community: Community) -> date:
         """Admin: queue the current round now (sent by the next delivery); refuses when it was already posted."""
@@ -166,6 +172,21 @@ class DailyService:
             raise Conflict(f"The round of {day:%a %d %b} was already posted; it is never posted twice.")
         await self.announce(community, day)
         return day
+
+    async def tell_admins_no_channel(self, community: Community, day: date) -> None:
+        """The round's post time came and no channel is set: every admin gets one DM for that day."""
+        message = Message(
+            title="Today's round was not posted",
+            body=f"The round of {day:%a %d %b} could not be posted in {community.name}: no channel is set. "
+                 "Set one with /admin setup channel <name>, then /admin post-now posts it; "
+                 "/admin setup channel off turns the daily round off.",
+            kind="error",
+        )
+        await self.store.enqueue([
+            OutboxItem(community_id=community.id, key=f"no-channel:{community.id}:{day.isoformat()}:{admin.id}",
+                       purpose="dm", member_id=admin.id, message=message)
+            for admin in await self.store.admins(community.id)
+        ], now=self.clock.now())
 
     async def announce(self, community: Community, day: date) -> None:
         items = await self.round_on(community, day)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,8 @@ from bot.core.errors import NotFound, UsageError
 from bot.core.messages import Message
 from bot.core.models import Caller, NewSubmission
 from bot.core.services import Services
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def ctx(services: Services, caller: Caller, table: CommandTable | None = None) -> Context:
@@ -246,3 +250,102 @@ def test_member_output_cannot_break_out_of_its_code_block(bank: Bank) -> None:
     message = verdict_message(bank.get("pair-sum-count"), Verdict("wrong_answer", 0, 8, 1.0, stdout="```\n@everyone"), "")
     output = {f.name: f.value for f in message.fields}["Your output"]
     assert output.count("```") == 2 and output.startswith("```\n") and output.endswith("\n```")
+
+
+# -- issue 16 (a newcomer's first evening): help, stories, the channel, examples ------------------
+
+
+async def test_help_takes_a_group_and_subcommand_unquoted(services: Services, admin: Caller) -> None:
+    c = ctx(services, admin)
+    join = await dispatch_line(c, "/help mock join")
+    assert not join.is_error, join.body
+    assert join.title == "Help · /mock join" and [f.name.split()[0] for f in join.fields] == ["/mock"]
+    assert join.fields[0].name.startswith("/mock join")
+    pair = await dispatch_line(c, "/help admin pair-now")
+    assert pair.title == "Help · /admin pair-now" and len(pair.fields) == 1
+    assert len((await dispatch_line(c, "/help /mock")).fields) >= 5  # a whole group, with or without its slash
+    typo = await dispatch_line(c, "/help mock jion")
+    assert typo.is_error and typo.body.startswith("No command /mock jion.")
+    assert "Did you mean /mock join, " in typo.body  # the closest first
+    far = await dispatch_line(c, "/help zzzz")
+    assert far.is_error and far.body == "No command /zzzz. Type /help for the list."
+
+
+async def test_story_flags_save_what_the_pipe_form_saves(services: Services, member: Caller) -> None:
+    c = ctx(services, member)
+    piped = await dispatch_line(c, "/story add failure Churn model shipped late | Q3 churn project, two teams | "
+                                   "Own the launch | Cut scope, daily check-ins | Shipped 2 weeks late, +4% retention")
+    flagged = await dispatch_line(c, '/story add failure Churn model shipped late --situation "Q3 churn project, two teams" '
+                                     "--task 'Own the launch' --action \"Cut scope, daily check-ins\" "
+                                     '--result "Shipped 2 weeks late, +4% retention"')
+    leading = await dispatch_line(c, '/story add failure --situation "Q3 churn project, two teams" --title "Churn model '
+                                     'shipped late" --task "Own the launch" --action "Cut scope, daily check-ins" '
+                                     '--result "Shipped 2 weeks late, +4% retention"')
+    for reply in (piped, flagged, leading):
+        assert reply.kind == "success" and "**Churn model shipped late** (failure)." in reply.body, reply.body
+        assert "Missing" not in reply.body
+    stored = [tuple(r[k] for k in ("themes", "title", "situation", "task", "action", "result"))
+              for r in await services.store.stories_of(member.member.id)]
+    assert len(stored) == 3 and stored[0] == stored[1] == stored[2], stored
+    assert stored[0][2] == "Q3 churn project, two teams"
+    some = await dispatch_line(c, "/story add failure Late launch --result Shipped")
+    assert some.kind == "success" and "Missing: situation, task, action" in some.body
+    twice = await dispatch_line(c, "/story add failure T | S --situation S2")
+    assert twice.is_error and "situation is given twice" in twice.body
+    empty = await dispatch_line(c, "/story add failure Title --result")
+    assert empty.is_error and "--result needs a value" in empty.body
+    unquoted = await dispatch_line(c, "/story add failure Title --task Own the launch")
+    assert unquoted.is_error and 'Put quotes around a value with spaces: --task "Own the ...' in unquoted.body
+    unknown = await dispatch_line(c, "/story add failure Title --lesson learned")
+    assert unknown.is_error and "has no option --lesson" in unknown.body
+    assert len(await services.store.stories_of(member.member.id)) == 4
+
+
+async def test_setup_channel_is_validated_and_off_is_explicit(services: Services, admin: Caller) -> None:
+    c = ctx(services, admin)
+    for line in ("/admin setup channel #", "/admin setup channel ##", "/admin setup channel two words",
+                 "/admin setup channel #a#b", "/admin setup channel " + "x" * 101):
+        reply = await dispatch_line(c, line)
+        assert reply.is_error and "is not a channel name" in reply.body, (line, reply.body)
+    community = await services.store.get_community(admin.community.id)
+    assert community is not None and community.channel == "daily"  # nothing changed
+    off = await dispatch_line(c, "/admin setup channel off")
+    assert not off.is_error and {f.name: f.value for f in off.fields}["Channel"] == "off (no daily posts)"
+    assert "The daily round is off" in off.body
+    named_off = await dispatch_line(c, "/admin setup channel #off")
+    assert {f.name: f.value for f in named_off.fields}["Channel"] == "#off"
+    back = await dispatch_line(c, "/admin setup channel interview_prep-2")
+    assert {f.name: f.value for f in back.fields}["Channel"] == "#interview_prep-2"
+
+
+def _question_ids_in(line: str, table: CommandTable) -> list[str]:
+    """The question ids an example line names (placeholders such as <id> are not ids)."""
+    text = line.strip().removeprefix("/onsite ").lstrip("/")
+    tokens = tokenize(text)
+    try:
+        command, used = table.resolve([t for t, _ in tokens[:2]], "console")
+    except Exception:
+        return []
+    kinds = {a.name: a.kind for a in command.args}
+    try:
+        values = bind_line(command, text, tokens[used:])
+    except UsageError:
+        values = {}
+    return [str(v) for k, v in values.items() if kinds.get(k) == "question" and re.fullmatch(r"[a-z0-9-]+", str(v))]
+
+
+def test_every_question_id_in_an_example_exists_in_the_real_bank() -> None:
+    """README.md and every command's help name questions a newcomer can really open."""
+    real = Bank.load(REPO / "questions")
+    table = core_table()
+    examples = {e: f"/help {c.name}" for c in table.commands.values() for e in c.examples}
+    readme = (REPO / "README.md").read_text()
+    for match in re.finditer(r"onsite \([^)]*\)> (/[^\n]*)|`(/[^`\n]+)`", readme):
+        line = match.group(1) or match.group(2)
+        examples[re.split(r"\s{2,}", line)[0]] = "README.md"
+    checked = []
+    for line, where in examples.items():
+        for qid in _question_ids_in(line, table):
+            checked.append(qid)
+            assert qid in real, f"{where}: {line!r} names {qid!r}, which is not in questions/"
+    assert len(checked) >= 8, checked  # the README's and the help's examples were read

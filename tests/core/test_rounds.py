@@ -140,9 +140,34 @@ def test_reveal_and_post_instants_follow_the_timezone() -> None:
 async def test_no_channel_means_no_post_and_post_now_says_why(wired: Services, admin: Caller, chat: RecordingChat) -> None:
     community = await wired.store.update_community(admin.community.id, channel=None)
     await wired.tick()
-    assert chat.sent == []
+    assert chat.posts() == []
     with pytest.raises(Conflict, match="Set the channel first"):
         await wired.daily.post_now(community)
+
+
+async def test_admins_are_told_when_no_channel_is_set_at_post_time(
+    wired: Services, admin: Caller, member: Caller, chat: RecordingChat, clock: FixedClock
+) -> None:
+    """Issue 16: a round that cannot post for want of a channel is never silent; an explicit off is."""
+    await wired.store.update_community(admin.community.id, channel=None)
+    clock.set(at(23, 8, 59))
+    await wired.tick()
+    assert chat.sent == []  # not due yet
+    clock.set(at(23, 9, 1))
+    await wired.tick()
+    await wired.tick()
+    assert chat.posts() == []
+    dms = [(where, m) for kind, where, m in chat.sent if kind == "dm"]
+    assert [where for where, _ in dms] == ["Ada"]  # the admins, once, not the members
+    assert dms[0][1].title == "Today's round was not posted"
+    assert "no channel is set" in dms[0][1].body and "/admin setup channel" in dms[0][1].body
+    clock.set(at(24, 9, 1))
+    await wired.tick()
+    assert len([k for k, _, _ in chat.sent if k == "dm"]) == 2  # the next day's round, once more
+    await wired.store.update_community(admin.community.id, channel="")  # /admin setup channel off
+    clock.set(at(25, 9, 1))
+    await wired.tick()
+    assert len(chat.sent) == 2 and chat.posts() == []
 
 
 async def test_post_now_posts_the_current_round_once(wired: Services, admin: Caller, chat: RecordingChat, clock: FixedClock) -> None:
