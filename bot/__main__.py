@@ -14,6 +14,7 @@ from typing import Any
 from bot.config import Settings, load_settings
 from bot.core import failpoints
 from bot.core.bank import Bank
+from bot.core.bank_stats import report_lines
 from bot.core.errors import ConfigError
 from bot.core.models import DIFFICULTIES, TRACKS
 
@@ -70,6 +71,8 @@ def cmd_stats(folder: Path) -> int:
         row = counts[track]
         print(f"{track:<15}" + "".join(f"{row[d]:>8}" for d in DIFFICULTIES) + f"{sum(row.values()):>8}")
     print(f"{'all':<15}" + "".join(f"{sum(c[d] for c in counts.values()):>8}" for d in DIFFICULTIES) + f"{len(bank):>8}")
+    for line in report_lines(bank):  # answer tells of the choice questions (bot/core/bank_stats.py)
+        print(line)
     if bank.errors:
         print(f"({len(bank.errors)} file(s) skipped with errors; run `python -m bot questions validate`)")
     return 0
