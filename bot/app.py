@@ -16,7 +16,7 @@ from bot.core.models import Question, Verdict
 from bot.core.ports import Chat, Grader
 from bot.core.services import Services
 from bot.store.sqlite import Store
-from graders import sandbox
+from graders import generated, sandbox
 from graders.pool import Busy as PoolBusy
 from graders.pool import GraderPool
 from graders.spec import CodeSpec
@@ -32,6 +32,14 @@ class PoolGrader:
 
     async def grade(self, question: Question, code: str, *, key: str) -> Verdict:
         spec = CodeSpec.from_dict(question.to_dict())
+        if spec.generator is not None:  # built once per question content, then read from the judge's cache
+            try:
+                spec = await asyncio.to_thread(generated.prepare, spec, self.pool.tier)
+            except generated.GenerationError as exc:
+                log.error("generated tests of %s cannot be built: %s", question.id, exc)
+                return Verdict("internal_error", 0, len(spec.tests), 0.0,
+                               "The judge cannot build this question's large tests (logged for the operator); "
+                               "your code was not graded.")
         try:
             result = await self.pool.grade(code, spec, key=key)
         except PoolBusy as exc:

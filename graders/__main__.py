@@ -7,8 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from . import sandbox
-from .result import ACCEPTED, INTERNAL_ERROR, GradeResult
+from . import generated, sandbox
+from .generated import GenerationError
+from .result import ACCEPTED, INTERNAL_ERROR, TIME_LIMIT, GradeResult
 from .spec import CodeSpec, SpecError, default_bank_dir, is_code_question, load_spec, read_question
 
 
@@ -42,6 +43,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"error: cannot read {args.file}: {e}", file=sys.stderr)
         return 2
+    try:
+        spec = generated.prepare(spec, args.tier)
+    except GenerationError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     result = sandbox.run(code, spec, tier=args.tier)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
@@ -53,7 +59,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_selftest(args: argparse.Namespace) -> int:
-    """Every code question's reference is accepted and every wrong solution rejected."""
+    """Every code question's reference and second solutions are accepted, every wrong solution is
+    rejected and every slow one gets time_limit; generated tests are built (and cached) first."""
     bank = Path(args.dir) if args.dir else default_bank_dir()
     files = sorted(p for p in bank.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
     failures = 0
@@ -75,27 +82,38 @@ def cmd_selftest(args: argparse.Namespace) -> int:
             print(f"FAIL {path}: {e}")
             failures += 1
             continue
+        try:
+            spec = generated.prepare(spec, args.tier)
+        except GenerationError as e:
+            print(f"FAIL {path}: {e}")
+            failures += 1
+            continue
         if not spec.reference:
             print(f"FAIL {path}: reference: a code question needs a reference solution")
             failures += 1
-        else:
-            runs += 1
-            r = sandbox.run(spec.reference, spec, tier=args.tier)
-            if r.verdict != ACCEPTED:
-                print(f"FAIL {path}: reference got {r.verdict}: {r.message.splitlines()[0] if r.message else ''}")
-                failures += 1
         if not spec.wrong:
             print(f"FAIL {path}: wrong: a code question needs at least one wrong solution")
             failures += 1
-        for n, wrong in enumerate(spec.wrong, 1):
+        solutions = [("reference", spec.reference, "accepted")] if spec.reference else []
+        solutions += [(f"second[{n}]", code, "accepted") for n, code in enumerate(spec.second, 1)]
+        solutions += [(f"wrong[{n}]", code, "rejected") for n, code in enumerate(spec.wrong, 1)]
+        solutions += [(f"slow[{n}]", code, TIME_LIMIT) for n, code in enumerate(spec.slow, 1)]
+        for label, code, want in solutions:
             runs += 1
-            r = sandbox.run(wrong, spec, tier=args.tier)
-            if r.verdict == ACCEPTED:
-                print(f"FAIL {path}: wrong[{n}] was accepted; add a test that rejects it")
-                failures += 1
-            elif r.verdict == "internal_error":
-                print(f"FAIL {path}: wrong[{n}]: {r.message}")
-                failures += 1
+            r = sandbox.run(code, spec, tier=args.tier)
+            first = r.message.splitlines()[0] if r.message else ""
+            if r.verdict == INTERNAL_ERROR:
+                print(f"FAIL {path}: {label}: {r.message}")
+            elif want == "accepted" and r.verdict != ACCEPTED:
+                print(f"FAIL {path}: {label} got {r.verdict}: {first}")
+            elif want == "rejected" and r.verdict == ACCEPTED:
+                print(f"FAIL {path}: {label} was accepted; add a test that rejects it")
+            elif want == TIME_LIMIT and r.verdict != TIME_LIMIT:
+                print(f"FAIL {path}: {label} got {r.verdict}, not time_limit ({r.time_ms} ms, limit "
+                      f"{spec.time_limit_s:g} s); make the generated tests larger: {first}")
+            else:
+                continue
+            failures += 1
     tier = args.tier or sandbox.detect_tier()
     for name, ok, why in sandbox.capabilities(tier):
         print(f"{'yes' if ok else 'NO ':<4} {name}: {why}")
@@ -112,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.add_argument("--tier", choices=sandbox.TIERS, default=None, help="force a sandbox tier")
     c.set_defaults(func=cmd_check)
-    s = sub.add_parser("selftest", help="references pass and wrong solutions fail, for every code question")
+    s = sub.add_parser("selftest", help="references and second solutions pass, wrong ones fail, slow ones time out")
     s.add_argument("dir", nargs="?", default=None)
     s.add_argument("--tier", choices=sandbox.TIERS, default=None)
     s.set_defaults(func=cmd_selftest)

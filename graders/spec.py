@@ -57,6 +57,12 @@ class CodeSpec:
     track: str = "coding"
     reference: str | None = None
     wrong: tuple[str, ...] = field(default=())
+    # issue 18: `second` correct solutions (accepted), `slow` ones (must get time_limit), and tests
+    # made by a seeded generator (graders/generated.py adds them, hidden, with a calibrated limit)
+    second: tuple[str, ...] = field(default=())
+    slow: tuple[str, ...] = field(default=())
+    generator: str | None = None
+    generator_seed: int = 0
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CodeSpec:
@@ -122,11 +128,16 @@ class CodeSpec:
         reference = d.get("reference")
         if reference is not None and not isinstance(reference, str):
             raise SpecError(f"{qid}: reference: must be a string of Python source")
-        wrong_raw = d.get("wrong", ())
-        if isinstance(wrong_raw, str):
-            wrong_raw = [wrong_raw]
-        if not isinstance(wrong_raw, (list, tuple)) or not all(isinstance(w, str) for w in wrong_raw):
-            raise SpecError(f"{qid}: wrong: must be a string or a list of strings of Python source")
+        wrong_raw = _sources(d, "wrong", qid)
+        generated = d.get("generated")
+        generator, seed = None, 0
+        if generated is not None:
+            if not isinstance(generated, Mapping) or not isinstance(generated.get("code"), str):
+                raise SpecError(f"{qid}: generated: must be a mapping with code (Python defining generate(seed))")
+            generator = generated["code"]
+            seed = generated.get("seed", 0)
+            if isinstance(seed, bool) or not isinstance(seed, int):
+                raise SpecError(f"{qid}: generated.seed: must be an integer")
         return cls(
             id=qid,
             entry=entry,
@@ -137,8 +148,22 @@ class CodeSpec:
             memory_mb=memory,
             track=track,
             reference=reference,
-            wrong=tuple(wrong_raw),
+            wrong=wrong_raw,
+            second=_sources(d, "second", qid),
+            slow=_sources(d, "slow", qid),
+            generator=generator,
+            generator_seed=seed,
         )
+
+
+def _sources(d: Mapping[str, Any], key: str, qid: str) -> tuple[str, ...]:
+    """A field holding one Python source or a list of them."""
+    raw = d.get(key, ())
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, (list, tuple)) or not all(isinstance(w, str) for w in raw):
+        raise SpecError(f"{qid}: {key}: must be a string or a list of strings of Python source")
+    return tuple(raw)
 
 
 def _number(d: Mapping[str, Any], key: str, default: float, qid: str) -> float:

@@ -43,10 +43,12 @@ CHOICE_LETTERS = "ABCDEFGH"
 
 COMMON_REQUIRED = ("id", "track", "title", "difficulty", "topics", "prompt")
 COMMON_OPTIONAL = ("hints", "explanation")
+CODE_OPTIONAL = ("compare", "tolerance", "time_limit_s", "memory_mb", "second", "slow", "generated")
+GENERATED_FIELDS = ("code", "seed")
 FIELDS_BY_TRACK: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # track: (required extra fields, optional extra fields)
-    "coding": (("entry", "starter", "tests", "reference", "wrong"), ("compare", "tolerance", "time_limit_s", "memory_mb")),
-    "ml-coding": (("entry", "starter", "tests", "reference", "wrong"), ("compare", "tolerance", "time_limit_s", "memory_mb")),
+    "coding": (("entry", "starter", "tests", "reference", "wrong"), CODE_OPTIONAL),
+    "ml-coding": (("entry", "starter", "tests", "reference", "wrong"), CODE_OPTIONAL),
     "ml-theory": (("kind", "answer", "explanation"), ("choices", "tolerance", "unit")),
     "system-design": (("rubric", "follow_ups", "outline"), ("key_decisions",)),
     "behavioral": (("rubric", "follow_ups", "outline"), ("listen_for",)),
@@ -270,6 +272,35 @@ def _check_code(source: Any, key: str, entry: str) -> str:
     return source
 
 
+def _solutions(d: Mapping[str, Any], key: str, entry: str) -> tuple[str, ...]:
+    """`second` (more correct solutions) or `slow` (correct but too slow): one source or a list."""
+    if key not in d:
+        return ()
+    raw = d[key]
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not items:
+        raise _Invalid(key, "must be one or more Python solutions (text or a list of text)")
+    return tuple(_check_code(code, f"{key}[{i}]", entry) for i, code in enumerate(items))
+
+
+def _generated(d: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """`generated: {code, seed?}`: a generator of large hidden tests (graders/generated.py runs it)."""
+    if "generated" not in d:
+        return None
+    raw = d["generated"]
+    if not isinstance(raw, dict):
+        raise _Invalid("generated", f"must be a mapping with code and an optional seed, got {_kind(raw)}")
+    unknown = sorted(set(raw) - set(GENERATED_FIELDS), key=str)
+    if unknown:
+        raise _Invalid(f"generated.{unknown[0]}", f"unknown field (allowed: {', '.join(GENERATED_FIELDS)})")
+    if "code" not in raw:
+        raise _Invalid("generated.code", "is required: Python defining generate(seed)")
+    seed = raw.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise _Invalid("generated.seed", f"must be a whole number from 0, got {seed!r}")
+    return {"code": _check_code(raw["code"], "generated.code", "generate"), "seed": seed}
+
+
 def _tests(d: Mapping[str, Any]) -> tuple[TestCase, ...]:
     raw = d["tests"]
     if not isinstance(raw, list) or not raw:
@@ -401,6 +432,9 @@ def parse_question(data: Any, *, file_stem: str | None = None, folder: str | Non
             memory_mb=int(_number(data, "memory_mb", 64, 2048)) if "memory_mb" in data else None,
             reference=_check_code(data["reference"], "reference", entry),
             wrong=tuple(_check_code(w, f"wrong[{i}]", entry) for i, w in enumerate(wrong_list)),
+            second=_solutions(data, "second", entry),
+            slow=_solutions(data, "slow", entry),
+            generated=_generated(data),
         )
 
     if track == "ml-theory":

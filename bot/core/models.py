@@ -27,6 +27,8 @@ WRITTEN_TRACKS: frozenset[str] = frozenset({"system-design", "behavioral"})
 DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard")
 # A submission counts as solved with one of these verdicts (code accepted, theory correct, written recorded).
 SOLVED_VERDICTS: tuple[str, ...] = ("accepted", "correct", "recorded")
+# A written answer below the community's coverage bar (verdict "incomplete") may be revised once.
+WRITTEN_TRIES = 2
 TRACK_LABELS: Mapping[str, str] = {
     "coding": "Coding",
     "ml-coding": "ML coding",
@@ -73,6 +75,9 @@ class Question:
     memory_mb: int | None = None
     reference: str | None = None
     wrong: tuple[str, ...] = ()
+    second: tuple[str, ...] = field(default=(), compare=False)  # more correct solutions (selftest)
+    slow: tuple[str, ...] = field(default=(), compare=False)  # correct but too slow: must time out
+    generated: Mapping[str, Any] | None = field(default=None, compare=False)  # {code, seed}: large hidden tests
     # ml-theory
     kind: str | None = None
     choices: tuple[str, ...] = ()
@@ -116,6 +121,8 @@ class Question:
                 reference=self.reference,
                 wrong=list(self.wrong),
             )
+            if self.generated is not None:
+                d["generated"] = dict(self.generated)
             for key in ("tolerance", "time_limit_s", "memory_mb"):
                 value = getattr(self, key)
                 if value is not None:

@@ -1,0 +1,241 @@
+"""Tests made by a seeded generator, their expected values from the reference, and a time limit
+calibrated on this machine.
+
+A code question may declare::
+
+    generated:
+      seed: 7
+      code: |
+        import random
+        def generate(seed):
+            rng = random.Random(seed)
+            n = 100_000
+            return [{"name": "100k random", "args": [[rng.randint(0, 10**9) for _ in range(n)]]}]
+
+Building (once per question content, by the trusted side; ``graders selftest`` builds every one):
+
+1. ``generate(seed)`` runs **inside the sandbox** like a submission (the generator is bank content,
+   reviewed, but it is still code) and returns a list of cases ``{name, args, kwargs?}`` of plain
+   data: at most ``compare.MAX_VALUES`` values in all.
+2. The reference runs in the sandbox on those inputs, ``MEASURE_RUNS`` times; its answers are the
+   expected values (they must agree between runs) and the median of its time on the generated tests
+   (as the harness measures each call) is the reference's time.
+3. The cases, the expected values and the limit are cached in ``cache_dir()`` (mode 0700, kept out
+   of every sandbox by ``sandbox.keep_private``), in a file named by the hash of everything they
+   depend on: the generator, its seed, the reference, the entry, the comparison and the limits.
+   Editing any of these builds again; nothing of a member's run ever writes there.
+
+Grading: ``prepare(spec)`` returns the spec with the generated tests appended, hidden, and the
+run's time limit raised to ``STARTUP_S + FACTOR × reference time`` when that is more than the
+question's own ``time_limit_s`` (the floor). So a slow machine, where the reference itself is slow,
+does not fail correct solutions, and a fast one does not pass slow ones. A limit over
+``MAX_TIME_LIMIT_S`` means the generated tests are too large for the judge: building fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import marshal
+import os
+import statistics
+import tempfile
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import compare as cmp
+from . import sandbox
+from .result import ACCEPTED, WRONG_ANSWER
+from .spec import MAX_TIME_LIMIT_S, CodeSpec, TestCase
+
+FORMAT = 1
+FACTOR = 4.0  # the generated tests may take this many times the reference's time...
+STARTUP_S = 1.0  # ...plus this much for the interpreter, the imports and the file's own tests
+MEASURE_RUNS = 3
+NAME_PREFIX = "generated: "
+MEMORY_CACHE = 8  # built questions kept in memory (each can hold megabytes of inputs)
+
+
+class GenerationError(ValueError):
+    """A generator or a reference that cannot produce the generated tests; the message says why."""
+
+
+@dataclass(frozen=True)
+class Generated:
+    tests: tuple[TestCase, ...]
+    reference_s: float  # median time of the reference on the generated tests
+    limit_s: float  # the run's time limit with them
+    built_at: str
+    tier: str
+
+
+def cache_dir() -> Path:
+    """`ONSITE_GENERATED_CACHE`, else `$XDG_CACHE_HOME/onsite/generated`, else ~/.cache/onsite/generated."""
+    if env := os.environ.get("ONSITE_GENERATED_CACHE"):
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "onsite" / "generated"
+
+
+def cache_key(spec: CodeSpec) -> str:
+    parts = [FORMAT, spec.id, spec.entry, spec.generator, spec.generator_seed, spec.reference, spec.compare,
+             spec.tolerance, spec.time_limit_s, spec.memory_mb, FACTOR, STARTUP_S]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+
+
+_memory: OrderedDict[str, Generated] = OrderedDict()
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def prepare(spec: CodeSpec, tier: str | None = None) -> CodeSpec:
+    """The spec a submission is graded against: with its generated tests (hidden) and their limit."""
+    if spec.generator is None:
+        return spec
+    gen = load_or_build(spec, tier)
+    return replace(spec, tests=spec.tests + gen.tests, time_limit_s=max(spec.time_limit_s, gen.limit_s))
+
+
+def load_or_build(spec: CodeSpec, tier: str | None = None, *, rebuild: bool = False) -> Generated:
+    key = cache_key(spec)
+    with _locks_guard:
+        lock = _locks.setdefault(key, threading.Lock())
+    with lock:
+        if not rebuild and key in _memory:
+            _memory.move_to_end(key)
+            return _memory[key]
+        folder = _private_folder()
+        path = folder / f"{spec.id}-{key}.marshal"
+        with open(folder / f"{spec.id}.lock", "a+b") as lock_file:  # one builder across processes too
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            gen = None if rebuild else _read(path, key)
+            if gen is None:
+                gen = build(spec, tier)
+                _write(path, key, gen)
+        _memory[key] = gen
+        while len(_memory) > MEMORY_CACHE:
+            _memory.popitem(last=False)
+        return gen
+
+
+def build(spec: CodeSpec, tier: str | None = None) -> Generated:
+    """Run the generator and then the reference in the sandbox; raises GenerationError."""
+    if spec.generator is None or spec.reference is None:
+        raise GenerationError(f"{spec.id}: generated tests need a generator and a reference")
+    tier = tier or sandbox.detect_tier()
+    cases = _generate(spec, tier)
+    probe = replace(spec, tests=tuple(TestCase(name, args, kwargs, None, True) for name, args, kwargs in cases),
+                    time_limit_s=MAX_TIME_LIMIT_S)
+    answers: list[Any] | None = None
+    times: list[float] = []
+    for _ in range(MEASURE_RUNS):
+        r = sandbox.run(spec.reference, probe, tier=tier)
+        failed = [t for t in r.tests if t.verdict not in (ACCEPTED, WRONG_ANSWER)]
+        if failed or r.verdict not in (ACCEPTED, WRONG_ANSWER):
+            raise GenerationError(f"{spec.id}: the reference failed on the generated tests: {r.message[:300]}")
+        got = [t.got for t in r.tests]
+        bad = next((name for (name, _, _), g in zip(cases, got, strict=True) if _opaque(g)), None)
+        if bad is not None:
+            raise GenerationError(f"{spec.id}: the reference returned something that is not plain data on {bad!r}")
+        if answers is None:
+            answers = got
+        elif any(not cmp.compare(g, a, spec.compare, spec.tolerance).ok for g, a in zip(got, answers, strict=True)):
+            raise GenerationError(f"{spec.id}: the reference gave different answers in two runs")
+        times.append(sum(t.time_ms for t in r.tests) / 1000.0)
+    assert answers is not None
+    reference_s = statistics.median(times)
+    limit_s = round(max(spec.time_limit_s, STARTUP_S + FACTOR * reference_s), 2)
+    if limit_s > MAX_TIME_LIMIT_S:
+        raise GenerationError(f"{spec.id}: the reference takes {reference_s:.2f} s on the generated tests, so their "
+                              f"limit would be {limit_s:.1f} s, over the judge's {MAX_TIME_LIMIT_S:.0f} s: make them smaller")
+    tests = tuple(TestCase(name, args, kwargs, expected, False)
+                  for (name, args, kwargs), expected in zip(cases, answers, strict=True))
+    return Generated(tests, reference_s, limit_s, datetime.now(UTC).isoformat(timespec="seconds"), tier)
+
+
+def _generate(spec: CodeSpec, tier: str) -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:
+    assert spec.generator is not None
+    gen_spec = CodeSpec(id=f"{spec.id}:generate", entry="generate", track=spec.track, time_limit_s=MAX_TIME_LIMIT_S,
+                        memory_mb=max(spec.memory_mb, 512),
+                        tests=(TestCase("generate", (spec.generator_seed,), {}, None, True),))
+    r = sandbox.run(spec.generator, gen_spec, tier=tier)
+    if r.verdict not in (ACCEPTED, WRONG_ANSWER) or not r.tests or r.tests[0].verdict not in (ACCEPTED, WRONG_ANSWER):
+        raise GenerationError(f"{spec.id}: generated: generate({spec.generator_seed}) failed: {r.message[:300]}")
+    raw = r.tests[0].got
+    if not isinstance(raw, list) or not raw:
+        raise GenerationError(f"{spec.id}: generated: generate() must return a non-empty list of cases")
+    cases = []
+    names = {t.name for t in spec.tests}
+    for n, case in enumerate(raw, 1):
+        if not isinstance(case, dict) or not isinstance(case.get("args", []), list) \
+                or not isinstance(case.get("kwargs", {}), dict) or set(case) - {"name", "args", "kwargs"}:
+            raise GenerationError(f"{spec.id}: generated case {n}: must be a mapping of name, args (a list), kwargs")
+        name = NAME_PREFIX + str(case.get("name") or f"case {n}")
+        if name in names:
+            raise GenerationError(f"{spec.id}: generated case {n}: duplicate name {name!r}")
+        names.add(name)
+        if _opaque(case.get("args")) or _opaque(case.get("kwargs")):
+            raise GenerationError(f"{spec.id}: generated case {n}: inputs must be plain data")
+        cases.append((name, tuple(case.get("args", [])), dict(case.get("kwargs", {}))))
+    return cases
+
+
+def _opaque(x: Any) -> bool:
+    if isinstance(x, cmp.Opaque):
+        return True
+    if isinstance(x, (list, tuple, set, frozenset)):
+        return any(_opaque(i) for i in x)
+    if isinstance(x, dict):
+        return any(_opaque(k) or _opaque(v) for k, v in x.items())
+    return False
+
+
+def _private_folder() -> Path:
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(OSError):
+        os.chmod(folder, 0o700)
+    sandbox.keep_private(folder)
+    return folder
+
+
+def _read(path: Path, key: str) -> Generated | None:
+    try:
+        data = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("key") != key:
+        return None
+    tests = tuple(TestCase(name, tuple(args), dict(kwargs), expected, False)
+                  for name, args, kwargs, expected in data["cases"])
+    return Generated(tests, float(data["reference_s"]), float(data["limit_s"]), str(data["built_at"]),
+                     str(data["tier"]))
+
+
+def _write(path: Path, key: str, gen: Generated) -> None:
+    data = {"format": FORMAT, "key": key, "reference_s": gen.reference_s, "limit_s": gen.limit_s,
+            "built_at": gen.built_at, "tier": gen.tier,
+            "cases": [(t.name, list(t.args), dict(t.kwargs), t.expected) for t in gen.tests]}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".building-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(marshal.dumps(data))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    qid = path.name.rsplit("-", 1)[0]
+    for old in path.parent.glob(f"{qid}-*.marshal"):  # earlier versions of this question (not of "<qid>-more")
+        if old != path and len(old.stem) == len(path.stem) and "-" not in old.stem[len(qid) + 1:]:
+            with contextlib.suppress(OSError):
+                old.unlink()
+
+
+__all__ = ["FACTOR", "STARTUP_S", "Generated", "GenerationError", "build", "cache_dir", "load_or_build", "prepare"]
