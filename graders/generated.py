@@ -198,7 +198,11 @@ def _opaque(x: Any) -> bool:
 
 def _private_folder() -> Path:
     folder = cache_dir()
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as e:
+        raise GenerationError(f"cannot create the generated-tests cache {folder} ({e.strerror}); "
+                              "set ONSITE_GENERATED_CACHE to a writable folder") from None
     with contextlib.suppress(OSError):
         os.chmod(folder, 0o700)
     sandbox.keep_private(folder)
