@@ -86,6 +86,10 @@ EMBEDS_PER_MESSAGE = 10
 CUSTOM_ID_MAX = 100
 MODAL_TITLE_MAX = 45
 MODAL_INPUT_MAX = 4000
+MODAL_COMPONENTS_MAX = 5  # labels and text blocks together
+MODAL_LABEL_MAX = 45
+MODAL_DESCRIPTION_MAX = 100
+MODAL_PLACEHOLDER_MAX = 100
 THREAD_NAME_MAX = 100
 CHOICES_MAX = 25
 DESCRIPTION_OPTION_MAX = 100
@@ -695,7 +699,11 @@ class OnsiteClient(discord.AutoShardedClient):
         if len(custom_id) > CUSTOM_ID_MAX:
             await self.reply(interaction, error(f"Use /{form.command} with your answer: this form cannot open here."))
             return
-        modal = build_modal(form, custom_id)
+        try:
+            modal = build_modal(form, custom_id)
+        except UsageError as exc:
+            await self.reply(interaction, error(str(exc)))
+            return
         await interaction.response.send_modal(modal)
         modal.stop()  # the submission is handled by custom id in on_interaction, not by this object
 
@@ -802,27 +810,37 @@ class OnsiteClient(discord.AutoShardedClient):
 
 
 def build_modal(form: Form, custom_id: str) -> discord.ui.Modal:
-    """A Form as a modal: a note, then one labelled input per field, clamped to Discord's 4,000."""
+    """A Form as a modal: one labelled input per field, clamped to Discord's 4,000, and the note.
+
+    Discord takes at most 5 components in a modal: the note is a text block of its own while a
+    place is left, else it is the first field's description (100 characters); a form with more
+    fields than that is refused with a UsageError naming the command to use instead."""
+    if len(form.fields) > MODAL_COMPONENTS_MAX:
+        raise UsageError(f"This form has {len(form.fields)} fields and a Discord form holds {MODAL_COMPONENTS_MAX}: "
+                         f"use /{form.command} instead.")
     modal = discord.ui.Modal(title=clip(form.title, MODAL_TITLE_MAX), custom_id=custom_id, timeout=None)
-    limits = []
-    for f in form.fields:
-        limit = min(f.max_length or MODAL_INPUT_MAX, MODAL_INPUT_MAX)
-        limits.append(limit)
+    limits = [min(f.max_length or MODAL_INPUT_MAX, MODAL_INPUT_MAX) for f in form.fields]
+    note = form.note.strip()
+    if limits and max(limits) == MODAL_INPUT_MAX:
+        note += (f" Discord takes up to {MODAL_INPUT_MAX:,} characters here; for more, attach a .py file "
+                 f"(up to {human_size(MAX_ATTACHMENT_BYTES)}) with /{form.command}.")
+    note = note.strip()
+    note_block = bool(note) and len(form.fields) < MODAL_COMPONENTS_MAX
+    for i, (f, limit) in enumerate(zip(form.fields, limits, strict=True)):
         text_input: discord.ui.TextInput[Any] = discord.ui.TextInput(
             custom_id=f.name,
             style=discord.TextStyle.paragraph if f.style == "paragraph" else discord.TextStyle.short,
             required=f.required,
             max_length=limit,
-            placeholder=clip(f.placeholder, 100) if f.placeholder else None,
+            placeholder=clip(f.placeholder, MODAL_PLACEHOLDER_MAX) if f.placeholder else None,
         )
-        modal.add_item(discord.ui.Label(text=clip(f.label, 45), component=text_input,
-                                        description=f"Up to {limit:,} characters."))
-    note = form.note
-    if limits and max(limits) == MODAL_INPUT_MAX:
-        note += (f" Discord takes up to {MODAL_INPUT_MAX:,} characters here; for more, attach a .py file "
-                 f"(up to {human_size(MAX_ATTACHMENT_BYTES)}) with /{form.command}.")
-    if note.strip():
-        modal.add_item(discord.ui.TextDisplay(clip(note.strip(), 4000)))
+        description = f"Up to {limit:,} characters."
+        if i == 0 and note and not note_block:
+            description = clip(note, MODAL_DESCRIPTION_MAX)
+        modal.add_item(discord.ui.Label(text=clip(f.label, MODAL_LABEL_MAX), component=text_input,
+                                        description=description))
+    if note_block:
+        modal.add_item(discord.ui.TextDisplay(clip(note, MODAL_INPUT_MAX)))
     return modal
 
 
@@ -959,7 +977,7 @@ async def run_discord(settings: Any) -> int:
 
     client = OnsiteClient(timezone=settings.timezone, post_time=settings.post_time,
                           guild_id=settings.discord_guild_id)
-    app = await build_app(settings, chat=DiscordChat(client))
+    app = await build_app(settings, chat=DiscordChat(client), cooldown=True)
     client.attach(app.services)
     scheduler = Scheduler(app.services)
     client.on_ready_hook = scheduler.start
