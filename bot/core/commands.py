@@ -6,7 +6,9 @@ feature is written once. Domain errors become one-line private error replies nam
 wrong, with the command's usage when the syntax was at fault.
 
 Line syntax: `/name [sub] arg arg "quoted arg" --flag value`. A command's last argument may be
-`rest`: it takes the remainder of the line verbatim (written answers keep their spacing).
+`rest`: it takes the remainder of the line verbatim (written answers keep their spacing); a remainder
+wholly in ``` fences or `backticks` is what is inside them. A block of lines pasted after a command
+(`dispatch_line(..., block=)`, the console's multi-line ``` fences) is that free-text argument as is.
 """
 
 from __future__ import annotations
@@ -38,13 +40,13 @@ class Arg:
     name: str
     help: str
     required: bool = False
-    kind: str = "text"  # text | int | choice | question | track | member | rest
+    kind: str = "text"  # text | int | choice | question | track | member | rest | switch (a flag without a value)
     choices: tuple[str, ...] = ()
     flag: bool = False  # given as --name value
 
     def label(self) -> str:
         if self.flag:
-            text = f"--{self.name} {self.name.upper()}"
+            text = f"--{self.name}" if self.kind == "switch" else f"--{self.name} {self.name.upper()}"
         elif self.choices:
             text = "|".join(self.choices)
         else:
@@ -162,6 +164,24 @@ def tokenize(text: str) -> list[tuple[str, int]]:
     return tokens
 
 
+_WHOLE_FENCE = re.compile(r"```[A-Za-z0-9_+-]*\n(.*?)\n?```|```(.+?)```|`([^`]+)`", re.S)
+
+
+def unfence(text: str) -> str:
+    """Free text wholly inside ``` fences or `backticks` (a pasted answer) is the text inside them."""
+    match = _WHOLE_FENCE.fullmatch(text)
+    return next(g for g in match.groups() if g is not None) if match else text
+
+
+def bind_block(command: Command, values: dict[str, Any], block: str) -> None:
+    """A block of lines pasted after the command (the console's ``` fences) is its free-text argument."""
+    rest = next((a for a in command.args if a.kind == "rest"), None)
+    if rest is None:
+        raise UsageError(f"/{command.name} takes no pasted block of text.", command.usage)
+    before = values.get(rest.name)
+    values[rest.name] = f"{before}\n{block}" if before else block
+
+
 def bind_line(command: Command, text: str, tokens: list[tuple[str, int]]) -> dict[str, Any]:
     """Match the words after the command name to its arguments."""
     values: dict[str, Any] = {}
@@ -175,13 +195,17 @@ def bind_line(command: Command, text: str, tokens: list[tuple[str, int]]) -> dic
         current = positional[index] if index < len(positional) else None
         if current is not None and current.kind == "rest" and not (is_flag and word[2:] in flags):
             # free text runs to the end of the line, except a known --flag right here
-            values[current.name] = text[offset:].strip()
+            values[current.name] = unfence(text[offset:].strip())
             break
         if is_flag:
             name = word[2:]
             if name not in flags:
                 known = ", ".join(f"--{f}" for f in flags) or "none"
                 raise UsageError(f"/{command.name} has no option {as_typed('--' + name)} (options: {known}).", command.usage)
+            if flags[name].kind == "switch":  # `--force` alone means yes
+                values[name] = "yes"
+                i += 1
+                continue
             if i + 1 >= len(tokens):
                 raise UsageError(f"{as_typed('--' + name)} needs a value.", command.usage)
             values[name] = tokens[i + 1][0]
@@ -263,8 +287,9 @@ async def dispatch(ctx: Context, name: str, args: Mapping[str, Any]) -> Message:
         return _error_message(exc)
 
 
-async def dispatch_line(ctx: Context, line: str) -> Message:
-    """Run a typed line such as `/leaderboard month coding`."""
+async def dispatch_line(ctx: Context, line: str, *, block: str | None = None) -> Message:
+    """Run a typed line such as `/leaderboard month coding`; `block`: lines pasted after it (code), the
+    command's free-text argument as they are (never split into words)."""
     try:
         text = check_text(line).strip()
         if text.startswith("/"):
@@ -274,7 +299,10 @@ async def dispatch_line(ctx: Context, line: str) -> Message:
             raise UnknownCommand("Type a command, for example /help.")
         command, used = ctx.table.resolve([t for t, _ in tokens[:2]], ctx.platform)
         _require_admin(ctx, command)  # before parsing: a member learns nothing of an admin command's syntax
-        return await _run(ctx, command, bind_line(command, text, tokens[used:]))
+        values = bind_line(command, text, tokens[used:])
+        if block is not None:
+            bind_block(command, values, block)
+        return await _run(ctx, command, values)
     except OnsiteError as exc:
         return _error_message(exc)
 
@@ -508,6 +536,11 @@ async def cmd_setup(ctx: Context, args: Mapping[str, Any]) -> Message:
                 changes["difficulty_pattern"] = ",".join(parse_pattern(value))
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
+        elif what == "coverage":  # the rubric coverage from which a written answer counts as solved
+            bar = re.fullmatch(r"\s*([0-9]{1,3})\s*%?\s*", value)
+            if bar is None or int(bar.group(1)) > 100:
+                raise UsageError(f"coverage is a percentage from 0 to 100, such as 50 or 50%, got {shown(value)}.")
+            changes["solve_coverage"] = int(bar.group(1))
         community = await store.update_community(community.id, **changes)
         await ctx.services.schedule_changed(community)
     reveal = await store.community_setting(community.id, "reveal_time")
@@ -515,6 +548,7 @@ async def cmd_setup(ctx: Context, args: Mapping[str, Any]) -> Message:
     mock_day = DAYS[int(await store.community_setting(community.id, "mock_weekday"))]
     mock_time = await store.community_setting(community.id, "mock_time")
     cadence = int(await store.community_setting(community.id, "mock_cadence_days"))
+    bar = int(await store.community_setting(community.id, "solve_coverage"))
     return Message(
         title=f"Settings · {community.name}" if what is None else f"Updated {what} · {community.name}",
         body=_channel_note(community.channel),
@@ -526,6 +560,7 @@ async def cmd_setup(ctx: Context, args: Mapping[str, Any]) -> Message:
             Field("Tracks", ", ".join(community.tracks)),
             Field("Difficulty by weekday (Mon-Sun)", pattern),
             Field("Mock pairing", f"{mock_day} {mock_time} {community.timezone}, every {cadence} day(s)"),
+            Field("Written answers count as solved from", f"{bar}% estimated rubric coverage (coverage)"),
         ),
         ephemeral=True,
     )
@@ -566,7 +601,7 @@ async def cmd_mock_feedback(ctx: Context, args: Mapping[str, Any]) -> Message:
 
 
 async def cmd_pair_now(ctx: Context, args: Mapping[str, Any]) -> Message:
-    return await ctx.services.mocks.pair_now(ctx.caller)
+    return await ctx.services.mocks.pair_now(ctx.caller, force=args.get("force") == "yes")
 
 
 # -- issue 9: study plans, practice, timed attempts, STAR stories, picture cards -------------------
@@ -717,7 +752,8 @@ def core_table() -> CommandTable:
     table.add(
         Command(
             "submit",
-            "Answer a question: code (a file or pasted), a letter or number, or a written answer.",
+            "Answer a question: code (a file or pasted), a letter or number, or a written answer "
+            "(a revealed daily is still graded, for no points).",
             cmd_submit,
             (
                 Arg("id", "the question id", required=True, kind="question"),
@@ -782,18 +818,20 @@ def core_table() -> CommandTable:
     table.add(
         Command(
             "admin setup",
-            "Show or change the community's settings: channel, time, timezone, tracks, reveal-time, pattern.",
+            "Show or change the community's settings: channel, time, timezone, tracks, reveal-time, pattern, "
+            "mock pairing, coverage.",
             cmd_setup,
             (
                 Arg("setting", "what to change", kind="choice",
                     choices=("channel", "time", "timezone", "tracks", "reveal-time", "pattern",
-                             "mock-day", "mock-time", "mock-cadence")),
+                             "mock-day", "mock-time", "mock-cadence", "coverage")),
                 Arg("value", "the new value", kind="rest"),
             ),
             admin=True,
             examples=("/admin setup channel #daily", "/admin setup channel off",
                       "/admin setup time 08:30", "/admin setup timezone Europe/Berlin",
-                      "/admin setup tracks coding ml-theory", "/admin setup pattern easy,easy,medium,medium,medium,hard,hard"),
+                      "/admin setup tracks coding ml-theory", "/admin setup pattern easy,easy,medium,medium,medium,hard,hard",
+                      "/admin setup coverage 50%"),
         )
     )
     member_arg = Arg("member", "a member's name", required=True, kind="member")
@@ -818,7 +856,10 @@ def core_table() -> CommandTable:
                 (member_arg, Arg("scores", "communication, problem solving, depth, structure, e.g. 4,3,5,4", required=True),
                  Arg("notes", "what went well and what to work on", kind="rest")),
                 examples=("/mock feedback bob 4,3,5,4 Clear structure; quantify the latency budget earlier.",)),
-        Command("admin pair-now", "Run a mock pairing round now and show its report.", cmd_pair_now, admin=True),
+        Command("admin pair-now", "Run a mock pairing round now and show its report (once per period; --force pairs "
+                "again, replacing the current groups).", cmd_pair_now,
+                (Arg("force", "pair again although this period already has its round", kind="switch",
+                     choices=("yes", "no"), flag=True),), admin=True, examples=("/admin pair-now", "/admin pair-now --force")),
     ):
         table.add(command)
     table.add(

@@ -10,10 +10,32 @@ Decisions:
   2026-01-05 is a multiple of the cadence. A round is created once (unique per community and slot)
   and only within a day of its time; `/admin pair-now` runs one at once, and counts as the round
   of its period (a scheduled round within half a cadence after it is skipped).
+- One round per period (`round_period`: from half a cadence before a slot to half a cadence
+  after it). A second `/admin pair-now` in the same period is refused, saying when this period's
+  round was paired, when the next is due and how to force it; `/admin pair-now --force` pairs
+  everyone again at once. The new groups replace the old (check-ins and feedback act on a
+  member's latest group), and the old round's reminders and check-ins are dropped for everyone
+  paired again (see "Reminders").
 - Who is paired: active opt-ins whose pause has ended (`/mock pause` resumes by itself on the
-  date). A member reported as a no-show sits out the next round and is told why; two no-shows in
-  a row pause them until they `/mock join` again. A member who did not check in for 3 rounds in a
-  row is paused and told how to come back. Groups come from `pairing.pair_members` (see there).
+  date). A member reported as a no-show (an uncontested one: the pair's outcome is `no-show`) sits
+  out the next round and is told why; a second no-show in a row (counted when the next round is
+  paired; a mock that happened resets it, and so does `/mock join`) pauses them until they
+  `/mock join` again, and they are told. A member whose group recorded no outcome for 3 rounds in
+  a row is paused and told how to come back. Groups come from `pairing.pair_members` (see there).
+- Check-ins: one outcome per pair (`mock_pairs.outcome`, `decide_checkin`). `met` says everyone in
+  the group came; `no-show <member>` says the reporter came and that member did not.
+  - The first check-in records the outcome for the whole group: met gives +10 points to each
+    member (ledger key `mock:<pair>:<member>`, so never twice); a no-show benches the member
+    named. The other members are told by DM what was recorded and how to contradict it.
+  - The same outcome again (a repeat, or a partner who agrees) changes nothing: the reply says it
+    is already recorded, and no points are given again.
+  - A contradiction (a member said to be both there and not there: met against a no-show, a
+    no-show reported by the member reported absent, or against one who checked in) marks the pair
+    `disputed`, for good: no points for the mock (met points already given are taken back by a
+    ledger entry with the same local date, key `...:void`), no no-show counts and nobody sits out.
+    The member who contradicted sees it in the reply, every other member by DM. Feedback given
+    stays given.
+  - Who checked in no longer matters for silence: a group with any outcome is not silent.
 - Each group gets a private space (outbox purpose `space`, opened once even across retries) with
   introductions, suggested times from overlapping availability (up to three, shown in each
   member's timezone), the interview order and the agenda; each member gets a private interviewer
@@ -23,12 +45,21 @@ Decisions:
   the next round; feedback (`/mock feedback <member> <scores> [notes]`, scores 1-5 for
   communication, problem solving, technical depth and structure) is delivered privately to the
   partner. Points: +10 to each member for a mock checked in as met, +5 for each feedback given.
+- Reminders are written when they go out (`render_reminder`, `render_checkin`, registered with the
+  outbox), from the database and the current time, never from what was true when they were
+  queued; like a daily post after downtime, each has a grace window and is dropped past it:
+  - the slot reminder says "in 20 min" (from now) before the slot, "your slot started at 18:00
+    (Europe/Berlin)" up to `SLOT_GRACE` (1 h) after it started, and is dropped later;
+  - the check-in prompt is dropped more than `CHECKIN_GRACE` (2 days) after its time;
+  - both are dropped once the pair's outcome is recorded, or when a later round grouped the
+    member again (a forced re-pairing), so nobody is asked about a mock they already reported.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -41,8 +72,8 @@ from bot.core.bank import Bank
 from bot.core.clock import Clock, is_timezone
 from bot.core.errors import Conflict, Forbidden, NotFound, UsageError, as_typed, shown
 from bot.core.messages import Button, Field, Message
-from bot.core.models import TRACK_LABELS, TRACKS, Caller, Community, Member, OutboxItem, Question
-from bot.core.outbox import Outbox
+from bot.core.models import TRACK_LABELS, TRACKS, Caller, Community, Member, OutboxItem, OutboxRow, Question
+from bot.core.outbox import Outbox, Stale
 from bot.core.pairing import LEVELS, Candidate, History, pair_members
 from bot.core.ports import Store
 
@@ -52,6 +83,10 @@ DEFAULT_AVAILABILITY = "weekdays 18-21, weekends 10-16"
 DEFAULT_TRACKS = ("coding", "system-design", "behavioral")
 FEEDBACK_AXES = ("Communication", "Problem solving", "Technical depth", "Structure")
 SILENT_ROUNDS_LIMIT = 3
+SLOT_REMINDER = timedelta(hours=1)  # the reminder falls due this long before the first suggested time
+SLOT_GRACE = timedelta(hours=1)  # after the slot started, a late reminder says so; later it is dropped
+CHECKIN_AFTER = timedelta(days=6)  # the check-in falls due this long after the round's slot
+CHECKIN_GRACE = timedelta(days=2)  # a check-in prompt later than this after its time is dropped
 COMPLETED_POINTS = 10
 FEEDBACK_POINTS = 5
 AGENDAS: Mapping[str, tuple[tuple[str, int], ...]] = {
@@ -151,6 +186,13 @@ def round_slots(community_weekday: int, cadence_days: int, hhmm: str, tz: str, a
     return datetime.combine(first + timedelta(days=(steps - 2) * cadence_days), time(hour, minute), tzinfo=zone)
 
 
+def round_period(community_weekday: int, cadence_days: int, hhmm: str, tz: str, at: datetime) -> datetime:
+    """The scheduled slot whose period holds `at`: from half a cadence before the slot to half a cadence
+    after, so a pairing a little early counts as that slot's round (the scheduled one is skipped)."""
+    return round_slots(community_weekday, cadence_days, hhmm, tz,
+                       at + timedelta(days=cadence_days / 2) - timedelta(microseconds=1))
+
+
 @dataclass(frozen=True)
 class RoundReport:
     round_id: int
@@ -174,12 +216,62 @@ class RoundReport:
         return Message(title="Mock round · pairing report", fields=tuple(fields), ephemeral=True)
 
 
+@dataclass(frozen=True)
+class CheckinDecision:
+    outcome: str  # met | no-show | disputed: the pair's outcome after the check-in
+    already: bool  # the check-in adds nothing: this outcome was already recorded (by the member or a partner)
+
+
+def decide_checkin(group: Sequence[Mapping[str, Any]], member_id: int, absent_id: int | None) -> CheckinDecision:
+    """The pair's outcome once `member_id` checks in as met (`absent_id` None) or reports `absent_id` absent.
+
+    A `met` says everyone in the group came; a no-show says the reporter came and the named member did
+    not. A member said to be both there and not there is a contradiction: the pair is disputed, for good."""
+    previous = group[0]["outcome"]
+    if previous == "disputed":
+        return CheckinDecision("disputed", True)
+    if absent_id is None:
+        if previous is None:
+            return CheckinDecision("met", False)
+        return CheckinDecision("met", True) if previous == "met" else CheckinDecision("disputed", False)
+    if previous is None:
+        return CheckinDecision("no-show", False)
+    if previous == "met":
+        return CheckinDecision("disputed", False)
+    me = next(r for r in group if r["member_id"] == member_id)
+    target = next(r for r in group if r["member_id"] == absent_id)
+    if me["reported_no_show"] or target["checked_in"] is not None:  # the reporter was reported, or the named one said they came
+        return CheckinDecision("disputed", False)
+    return CheckinDecision("no-show", bool(target["reported_no_show"]))
+
+
+def _names(names: Sequence[str]) -> str:
+    return " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _claims(group: Sequence[Mapping[str, Any]], member_id: int, absent_id: int | None) -> str:
+    """What each member said, this check-in included: 'alice said the mock happened; bob said alice didn't come'."""
+    said: dict[int, str | None] = {int(r["member_id"]): r["checked_in"] for r in group}
+    said[member_id] = "met" if absent_id is None else "missed"
+    names = {int(r["member_id"]): str(r["display_name"]) for r in group}
+    absent = [names[m] for m in names if m == absent_id or next(r for r in group if r["member_id"] == m)["reported_no_show"]]
+    parts = []
+    if met := [names[m] for m, v in said.items() if v == "met"]:
+        parts.append(f"{_names(met)} said the mock happened")
+    if absent:
+        reporters = [names[m] for m, v in said.items() if v == "missed"]
+        parts.append(f"{_names(reporters)} said {_names(absent)} didn't come")
+    return "; ".join(parts)
+
+
 class Mocks:
     def __init__(self, store: Store, bank: Bank, clock: Clock, outbox: Outbox) -> None:
         self.store = store
         self.bank = bank
         self.clock = clock
         self.outbox = outbox
+        outbox.render_at_send("remind", self.render_reminder)
+        outbox.render_at_send("checkin", self.render_checkin)
 
     # -- member commands -----------------------------------------------------------------------
 
@@ -262,41 +354,84 @@ class Mocks:
                        footer=f"Mocks done: {await self.store.mocks_done(caller.member.id)}", ephemeral=True)
 
     async def checkin(self, caller: Caller, outcome: str, who: str | None) -> Message:
-        group = await self._current_group(caller)
-        pair_id = int(group[0]["pair_id"])
+        """Record the caller's check-in against the pair's one outcome (rules in the module docstring)."""
         now = self.clock.now()
-        if outcome == "met":
-            await self.store.set_checkin(pair_id, caller.member.id, "met")
-            await self.store.update_optin(caller.member.id, silent_rounds=0)
-            await self.store.add_points(community_id=caller.community.id, member_id=caller.member.id,
-                                        points=COMPLETED_POINTS, reason="mock", now=now,
-                                        dedupe_key=f"mock:{pair_id}:{caller.member.id}")
-            partners = [r["display_name"] for r in group if r["member_id"] != caller.member.id]
-            return Message(body=f"Great, marked as met (+{COMPLETED_POINTS} points). Send feedback: "
-                                f"/mock feedback {partners[0]} <scores 1-5 x4> [notes].", ephemeral=True, kind="success")
-        # a no-show: who did not come
-        others = [r for r in group if r["member_id"] != caller.member.id]
+        for _ in range(3):  # another member's check-in may change the outcome between the read and the write
+            group = await self._current_group(caller)
+            pair_id = int(group[0]["pair_id"])
+            others = [r for r in group if r["member_id"] != caller.member.id]
+            absent = None if outcome == "met" else self._absent(others, who)
+            absent_id = None if absent is None else int(absent["member_id"])
+            decision = decide_checkin(group, caller.member.id, absent_id)
+            claims = _claims(group, caller.member.id, absent_id)
+            notices = [] if decision.already else self._checkin_notices(caller, group, decision, absent, claims)
+            if await self.store.record_checkin(pair_id, caller.member.id, "met" if absent is None else "missed",
+                                               absent_id=absent_id, expected=group[0]["outcome"],
+                                               outcome=decision.outcome, notices=notices, now=now):
+                break
+        else:
+            raise Conflict("Your group's check-in changed while yours was recorded; please check in again.")
+        if decision.outcome in ("met", "disputed"):
+            await self.store.settle_mock_points(pair_id, points=COMPLETED_POINTS, now=now)
+        names = _names([r["display_name"] for r in others])
+        feedback = f"Send feedback: /mock feedback {others[0]['display_name']} <scores 1-5 x4> [notes]."
+        if decision.outcome == "disputed":
+            if decision.already:
+                return Message(body=f"Already recorded: your mock with {names} is disputed ({claims}): no points for "
+                                    "it and nobody sits out.", ephemeral=True)
+            return Message(body=f"That contradicts your group's check-in ({claims}), so your mock with {names} is "
+                                "marked disputed: no points for it (points already given are taken back) and nobody "
+                                f"sits out the next round. {names} {'is' if len(others) == 1 else 'are'} told too.",
+                           ephemeral=True)
+        if decision.outcome == "met":
+            if decision.already:
+                return Message(body=f"Already recorded: your mock with {names} is checked in as met; its points are "
+                                    f"given once. {feedback}", ephemeral=True)
+            return Message(body=f"Great, marked as met for you and {names} (+{COMPLETED_POINTS} points to each of "
+                                f"you). {feedback}", ephemeral=True, kind="success")
+        assert absent is not None
+        if decision.already:
+            return Message(body=f"Already recorded: {absent['display_name']} was reported as a no-show.", ephemeral=True)
+        return Message(body=f"Thanks, noted that {absent['display_name']} did not show. They sit out the next "
+                            "round; you'll be paired as usual.", ephemeral=True)
+
+    @staticmethod
+    def _absent(others: Sequence[Any], who: str | None) -> Any:
+        """The group member a no-show check-in names (in a pair, the partner)."""
         if who:
             absent = next((r for r in others if r["display_name"].lower() == who.lstrip("@").lower()
                            or str(r["member_id"]) == who), None)
             if absent is None:
                 raise NotFound(f"{shown(who)} was not in your group.")
-        elif len(others) == 1:
-            absent = others[0]
-        else:
-            raise UsageError("In a group of three, name who did not come: /mock checkin no-show <member>.")
-        await self.store.set_checkin(pair_id, caller.member.id, "missed")
-        await self.store.update_optin(caller.member.id, silent_rounds=0)
-        if await self.store.mark_no_show(pair_id, int(absent["member_id"])):
-            row = await self.store.optin(int(absent["member_id"]))
-            if row is not None:
-                count = int(row["no_shows"]) + 1
-                values: dict[str, object] = {"no_shows": count}
-                if count >= 2:
-                    values.update(active=0, pause_reason="no-show")
-                await self.store.update_optin(int(absent["member_id"]), **values)
-        return Message(body=f"Thanks, noted that {absent['display_name']} did not show. They sit out the next "
-                            "round; you'll be paired as usual.", ephemeral=True)
+            return absent
+        if len(others) == 1:
+            return others[0]
+        raise UsageError("In a group of three, name who did not come: /mock checkin no-show <member>.")
+
+    def _checkin_notices(self, caller: Caller, group: Sequence[Any], decision: CheckinDecision, absent: Any,
+                         claims: str) -> list[OutboxItem]:
+        """What the other members are told when a check-in changes their pair's outcome (once each)."""
+        pair_id = int(group[0]["pair_id"])
+        me = caller.member.display_name
+        others = [r for r in group if r["member_id"] != caller.member.id]
+        if decision.outcome == "disputed":
+            return [self._dm(caller.community, int(r["member_id"]), f"checkin-note:{pair_id}:{r['member_id']}:disputed",
+                             Message(title="Mock check-in disputed",
+                                     body=f"The check-ins for your mock disagree ({claims}), so it is marked disputed: "
+                                          "no points for it (points already given are taken back) and nobody sits "
+                                          "out the next round.")) for r in others]
+        if decision.outcome == "met":
+            return [self._dm(caller.community, int(r["member_id"]), f"checkin-note:{pair_id}:{r['member_id']}:met",
+                             Message(title="Mock check-in: met",
+                                     body=f"{me} checked in your mock as met: +{COMPLETED_POINTS} points to each of you. "
+                                          f"Send feedback: /mock feedback {me} <scores 1-5 x4> [notes]. If it didn't "
+                                          f"happen, /mock checkin no-show {me}: the mock is then marked disputed."))
+                    for r in others]
+        return [self._dm(caller.community, int(absent["member_id"]), f"checkin-note:{pair_id}:{absent['member_id']}:no-show",
+                         Message(title="Reported as a no-show",
+                                 body=f"{me} reported that you didn't come to your mock, so you sit out the next round. "
+                                      "If you were there, /mock checkin met: the mock is then marked disputed and "
+                                      "nobody sits out."))]
 
     async def feedback(self, caller: Caller, name: str, scores: str, notes: str | None) -> Message:
         group = await self._current_group(caller)
@@ -358,11 +493,41 @@ class Mocks:
             return
         await self.run_round(community, slot=slot)
 
-    async def pair_now(self, caller: Caller) -> Message:
+    async def pair_now(self, caller: Caller, *, force: bool = False) -> Message:
+        """Pair now: this period's round; a second one in the same period only with `force` (it replaces the first)."""
         if not caller.is_admin:
             raise Forbidden("Only community admins can pair now.")
-        report = await self.run_round(caller.community, slot=self.clock.now())
-        return report.message()
+        community = caller.community
+        now = self.clock.now()
+        weekday = int(await self.store.community_setting(community.id, "mock_weekday"))
+        cadence = int(await self.store.community_setting(community.id, "mock_cadence_days"))
+        hhmm = str(await self.store.community_setting(community.id, "mock_time"))
+        zone = ZoneInfo(community.timezone)
+
+        def when(t: datetime) -> str:
+            return f"{t.astimezone(zone):%a %d %b %H:%M} ({community.timezone})"
+
+        recent = await self.store.mock_rounds(community.id, limit=1)
+        replaced = None
+        if recent:
+            last = datetime.fromisoformat(str(recent[0]["created_at"]))
+            period = round_period(weekday, cadence, hhmm, community.timezone, last)
+            if period == round_period(weekday, cadence, hhmm, community.timezone, now):
+                if not force:
+                    upcoming = round_slots(weekday, cadence, hhmm, community.timezone,
+                                           period + timedelta(days=cadence, hours=2))
+                    raise Conflict(f"This period's mock round was already paired on {when(last)}; the next round is "
+                                   f"due {when(upcoming)}. To pair everyone again now anyway, use /admin pair-now "
+                                   "--force: the new groups replace the current ones.")
+                replaced = last
+        slot = now
+        if recent and recent[0]["scheduled_for"] == slot.isoformat():  # a slot is unique: never the same instant
+            slot += timedelta(microseconds=1)
+        message = (await self.run_round(community, slot=slot)).message()
+        if replaced is not None:
+            message = replace(message, footer=f"Forced: these groups replace the round paired on {when(replaced)}; "
+                                              "its reminders and check-ins are dropped for everyone paired again.")
+        return message
 
     async def run_round(self, community: Community, *, slot: datetime) -> RoundReport:
         now = self.clock.now()
@@ -382,8 +547,10 @@ class Mocks:
         avoids = await self.store.avoids(community.id)
         today = now.astimezone(ZoneInfo(community.timezone)).date()
         last_groups = await self.store.round_groups(int(previous[0]["id"])) if previous else []
-        sat_out = {int(r["member_id"]) for r in last_groups if r["reported_no_show"]}
-        silent = {int(r["member_id"]) for r in last_groups if r["checked_in"] is None}
+        # the pair's outcome decides: a disputed no-show benches nobody; a pair nobody checked in for is silent
+        sat_out = {int(r["member_id"]) for r in last_groups if r["reported_no_show"] and r["outcome"] == "no-show"}
+        came = {int(r["member_id"]) for r in last_groups if r["outcome"] is not None} - sat_out
+        silent = {int(r["member_id"]) for r in last_groups if r["outcome"] is None}
         roles: dict[int, list[int]] = {}
         last_met: dict[tuple[int, int], int] = {}
         for age, rnd in enumerate(previous, start=1):
@@ -409,10 +576,23 @@ class Mocks:
                     paused.append(f"{name} (no check-in for {streak} rounds)")
                     notices.append(self._dm(community, mid, f"silent:{round_id}:{mid}", Message(
                         title="Your mock interviews are paused",
-                        body=f"You haven't checked in for {streak} rounds, so we paused your pairing. "
+                        body=f"Nobody checked in for your last {streak} mocks, so we paused your pairing. "
                              "Type /mock join whenever you want to come back.")))
                     continue
                 optin_updates.append((mid, {"silent_rounds": streak}))
+            if mid in sat_out:  # no-shows in a row: one sits out a round, two pause
+                no_shows = int(row["no_shows"]) + 1
+                if no_shows >= 2:
+                    optin_updates.append((mid, {"active": 0, "no_shows": no_shows, "pause_reason": "no-show"}))
+                    paused.append(f"{name} (two no-shows in a row: paused)")
+                    notices.append(self._dm(community, mid, f"noshows:{round_id}:{mid}", Message(
+                        title="Your mock interviews are paused",
+                        body="Partners reported that you didn't come to your last two mocks, so we paused your "
+                             "pairing. Type /mock join whenever you want to come back.")))
+                    continue
+                optin_updates.append((mid, {"no_shows": no_shows}))
+            elif mid in came and row["no_shows"]:
+                optin_updates.append((mid, {"no_shows": 0}))
             if row["paused_until"] and date.fromisoformat(row["paused_until"]) > today:
                 paused.append(f"{name} (until {row['paused_until']})")
                 continue
@@ -421,7 +601,8 @@ class Mocks:
                 notices.append(self._dm(community, mid, f"sitout:{round_id}:{mid}", Message(
                     title="You sit out this mock round",
                     body="A partner reported that you didn't come to last round's mock. You'll be paired again next "
-                         "round; if something came up, tell your partner. /mock pause helps when you're busy.")))
+                         "round (a second no-show in a row pauses your pairing); if something came up, tell your "
+                         "partner. /mock pause helps when you're busy.")))
                 continue
             member = await self.store.get_member(mid)
             assert member is not None
@@ -487,7 +668,7 @@ class Mocks:
         names = [members[i].display_name for i in ids]
         title = f"Mock interview · {' & '.join(names)}"
         def local(t: datetime, m: Member) -> str:
-            return f"{t.astimezone(ZoneInfo(m.timezone or community.timezone)):%a %d %b %H:%M} ({m.display_name})"
+            return f"{t.astimezone(ZoneInfo(m.timezone or community.timezone)):%a %d %b %H:%M %Z} ({m.display_name})"
         suggested = "\n".join("; ".join(local(t, members[i]) for i in ids) for t in times) or \
             "No shared hours in your availability: agree on a time here."
         order = "\n".join(
@@ -512,11 +693,11 @@ class Mocks:
         if times:
             for i in ids:
                 items.append(OutboxItem(community_id=community.id, key=f"remind:{round_id}:{i}", purpose="dm",
-                                        member_id=i, not_before=times[0] - timedelta(hours=1), message=Message(
+                                        member_id=i, not_before=times[0] - SLOT_REMINDER, message=Message(
                                             title="Mock interview in 1 hour",
                                             body=f"Your suggested slot with {', '.join(n for n in names if n != members[i].display_name)} "
                                                  f"starts at {local(times[0], members[i])}. Your pack is in your DMs.")))
-        cadence_end = slot + timedelta(days=6)
+        cadence_end = slot + CHECKIN_AFTER
         for i in ids:
             partner = next(members[j].display_name for j in ids if j != i)
             items.append(OutboxItem(
@@ -551,6 +732,58 @@ class Mocks:
             fields=tuple(fields),
             footer=f"After the mock: /mock feedback {interviewee.display_name} <4 scores 1-5> [notes]",
         )
+
+    async def _round_row(self, row: OutboxRow) -> tuple[Any, list[Any]] | Stale:
+        """For `<kind>:<round>:<member>`: the member's row in that round and their group, or why it is stale."""
+        _, round_id, member_id = row.key.split(":")
+        rows = await self.store.round_groups(int(round_id))
+        mine = next((r for r in rows if r["member_id"] == int(member_id)), None)
+        if mine is None:
+            return Stale("the member is no longer in that round")
+        latest = await self.store.latest_group_of(int(member_id))
+        if latest and int(latest[0]["round_id"]) != int(round_id):
+            return Stale("a later round grouped the member again")
+        if mine["outcome"] is not None:
+            return Stale(f"the pair's outcome is already recorded ({mine['outcome']})")
+        return mine, [r for r in rows if r["pair_id"] == mine["pair_id"]]
+
+    async def render_reminder(self, row: OutboxRow, message: Message, now: datetime) -> Message | Stale:
+        """`remind:<round>:<member>`, written when it goes out: "in 20 min" before the slot, "your slot started
+        at 18:00 (Europe/Berlin)" within `SLOT_GRACE` after it, dropped after that or once the pair checked in."""
+        found = await self._round_row(row)
+        if isinstance(found, Stale):
+            return found
+        mine, group = found
+        if not mine["suggested_time"]:
+            return Stale("the group has no suggested time")
+        start = datetime.fromisoformat(str(mine["suggested_time"]))
+        if now >= start + SLOT_GRACE:
+            return Stale(f"the slot started at {start.isoformat()}, more than {SLOT_GRACE} ago")
+        member = await self.store.get_member(int(mine["member_id"]))
+        community = await self.store.get_community(row.community_id)
+        tz = (member.timezone if member else None) or (community.timezone if community else "UTC")
+        local, today = start.astimezone(ZoneInfo(tz)), now.astimezone(ZoneInfo(tz)).date()
+        at = f"{local:%H:%M} ({tz})" if local.date() == today else f"{local:%a %d %b %H:%M} ({tz})"
+        partners = _names([str(r["display_name"]) for r in group if r["member_id"] != mine["member_id"]])
+        if now < start:
+            minutes = math.ceil((start - now).total_seconds() / 60)
+            title = "Mock interview in 1 hour" if minutes >= 60 else f"Mock interview in {minutes} min"
+            return replace(message, title=title, body=f"Your suggested slot with {partners} starts at {at}. "
+                                                      "Your pack is in your DMs.")
+        return replace(message, title="Your mock slot has started",
+                       body=f"Your suggested slot with {partners} started at {at}. If you haven't started yet, agree "
+                            "on a time in your group's space. Your pack is in your DMs.")
+
+    async def render_checkin(self, row: OutboxRow, message: Message, now: datetime) -> Message | Stale:
+        """`checkin:<round>:<member>`: asked only while nobody in the pair has checked in, the round is
+        still the member's latest, and no more than `CHECKIN_GRACE` after its time."""
+        found = await self._round_row(row)
+        if isinstance(found, Stale):
+            return found
+        due = datetime.fromisoformat(str(found[0]["scheduled_for"])) + CHECKIN_AFTER
+        if now > due + CHECKIN_GRACE:
+            return Stale(f"the check-in was due at {due.isoformat()}, more than {CHECKIN_GRACE} ago")
+        return message
 
     def _dm(self, community: Community, member_id: int, key: str, message: Message) -> OutboxItem:
         return OutboxItem(community_id=community.id, key=key, purpose="dm", member_id=member_id, message=message)

@@ -14,6 +14,13 @@ records the platform reference. Platform faults:
   at once and tells the community's admins by DM what to fix.
 Every failure is recorded on its row (`attempts`, `last_error`, `not_before`) and logged.
 
+Messages about a moment (a mock slot, a check-in, a timed attempt) are written when they go out,
+not when they were queued: a producer registers a renderer for its key kind (`render_at_send`,
+the key's text before the first `:`), which gets the row, its stored message and the current time,
+and returns the message to send or `Stale(reason)`. A stale message is not sent: its row is closed
+with `last_error` "dropped: <reason>" and never retried. So after downtime a reminder either says
+what is true now or is dropped (the rules and grace windows are in bot/core/mocks.py and timed.py).
+
 Producers only enqueue; whoever serves the member delivers after replying (the console after each
 command, the chat adapters after each interaction, the scheduler every minute), so a member sees
 their own reply before the public line it caused.
@@ -28,7 +35,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.core import failpoints
@@ -47,6 +55,20 @@ MAX_BACKOFF_S = 3600.0
 SEND_TIMEOUT_S = 40.0  # discord.py itself waits out rate limits of up to 30 s
 
 
+@dataclass(frozen=True)
+class Stale:
+    """A renderer's answer for a message that is no longer worth sending."""
+
+    reason: str
+
+
+Renderer = Callable[[OutboxRow, Message, datetime], Awaitable["Message | Stale"]]
+
+
+class _Dropped(Exception):
+    """Raised inside a send when its renderer found the message stale."""
+
+
 def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(MAX_BACKOFF_S, BASE_BACKOFF_S * 2 ** max(0, attempts - 1)))
 
@@ -57,6 +79,11 @@ class Outbox:
         self.clock = clock
         self.chat = chat
         self._alerts = 0
+        self._renderers: dict[str, Renderer] = {}
+
+    def render_at_send(self, kind: str, renderer: Renderer) -> None:
+        """Rows whose key is `<kind>:...` are written (or dropped) by `renderer` at send time."""
+        self._renderers[kind] = renderer
 
     async def deliver(self, limit: int = 200) -> int:
         """Send every due message; returns how many were sent. Safe to call from many places."""
@@ -100,6 +127,10 @@ class Outbox:
     async def _send(self, row: OutboxRow) -> bool:
         try:
             ref = await asyncio.wait_for(self._call_chat(row), SEND_TIMEOUT_S)
+        except _Dropped as stale:  # not a failure: the message is closed unsent and never retried
+            await self.store.outbox_failed(row, f"dropped: {stale}", retry_at=None, now=self.clock.now())
+            log.info("dropped %s: %s", row.key, stale)
+            return False
         except Exception as exc:  # any adapter failure is recorded, never lost
             if isinstance(exc, TimeoutError):
                 exc = DeliveryError(f"no answer from the platform within {SEND_TIMEOUT_S:g} s")
@@ -122,6 +153,12 @@ class Outbox:
         """One send through the port; returns the platform's reference to what was sent."""
         assert self.chat is not None
         message = Message.from_dict(row.message)
+        renderer = self._renderers.get(row.key.split(":", 1)[0])
+        if renderer is not None:
+            rendered = await renderer(row, message, self.clock.now())
+            if isinstance(rendered, Stale):
+                raise _Dropped(rendered.reason)
+            message = rendered
         if row.purpose == "space" and row.pair_id is not None:
             community = await self.store.get_community(row.community_id)
             if community is None:

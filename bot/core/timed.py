@@ -12,12 +12,18 @@ Decisions:
   the submission is accepted (a wrong answer shows the time so far and the clock keeps running);
   for theory and written answers, at the one attempt they take. The time taken goes in the verdict's
   footer ("Time taken: 18 min 20 s of 25 min"), and reminders not yet sent are cancelled.
+- The reminders are written when they go out (`render_reminder`, registered with the outbox), from
+  the timer as stored and the current time, so a late one never states a stale figure: the
+  half-time DM says the time really left ("5 min left of 25 min") and is dropped once the session
+  is over; the time's-up DM says how long ago time ran out and is dropped when that is more than
+  `TIMER_GRACE` (10 min) ago, e.g. after downtime. A finished timer's reminders are never sent.
 - A question that is closed for submissions (`Submissions.open_question`: its answer was revealed
   in the community and it is not back in the current round) cannot be timed either.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -26,11 +32,13 @@ from bot.core.bank import Bank
 from bot.core.clock import Clock
 from bot.core.errors import Conflict
 from bot.core.messages import Message
-from bot.core.models import CODE_TRACKS, TRACK_LABELS, Caller, OutboxItem, Question
+from bot.core.models import CODE_TRACKS, TRACK_LABELS, Caller, OutboxItem, OutboxRow, Question
+from bot.core.outbox import Stale
 from bot.core.ports import Store
 from bot.core.submissions import Submissions
 
 BUDGET_MIN = {"coding": 25, "ml-coding": 30, "ml-theory": 5, "system-design": 45, "behavioral": 15}
+TIMER_GRACE = timedelta(minutes=10)  # a time's-up DM later than this after the end is dropped
 
 
 def duration(seconds: float) -> str:
@@ -91,6 +99,34 @@ class Timed:
                  "round. A private reminder comes at half time and at the end; your verdict shows the time taken.")
         return replace(card, body=f"{intro}\n\n{card.body}", footer=f"Question id: {q.id} · {views.how_to_submit(q)}",
                        ephemeral=True)
+
+    async def render_reminder(self, row: OutboxRow, message: Message, now: datetime) -> Message | Stale:
+        """`timer:<id>:half|end`, written from the timer and the time it goes out (see the module docstring)."""
+        _, timer_id, which = row.key.split(":")
+        timer = await self.store.timer(int(timer_id))
+        if timer is None or timer["finished_at"] is not None:
+            return Stale("the timed attempt has ended")
+        budget_s = int(timer["budget_s"])
+        end = datetime.fromisoformat(timer["started_at"]) + timedelta(seconds=budget_s)
+        q = self.bank.get(timer["question_id"]) if timer["question_id"] in self.bank else None
+        if which == "half":
+            if now >= end:
+                return Stale("the session was over before the half-time reminder could go out")
+            if q is None:
+                return message
+            left = (end - now).total_seconds()
+            on_time = left >= budget_s / 2 - 60
+            title = message.title if on_time else f"{duration(60 * math.ceil(left / 60))} left · {q.title}"
+            return replace(message, title=title,
+                           body=f"{duration(left)} left of {duration(budget_s)} on `{q.id}`. {self._half_tip(q)}")
+        late = now - end
+        if late > TIMER_GRACE:
+            return Stale(f"time ran out {duration(late.total_seconds())} ago")
+        if q is None or late < timedelta(minutes=1):
+            return message
+        ago = duration(60 * math.floor(late.total_seconds() / 60))
+        return replace(message, body=f"{duration(budget_s)} are over for `{q.id}` (time ran out {ago} ago). "
+                                     "Submit what you have: in a loop, a working answer now beats a perfect one later.")
 
     @staticmethod
     def _half_tip(q: Question) -> str:

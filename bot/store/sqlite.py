@@ -34,6 +34,7 @@ from bot.core import failpoints
 from bot.core.errors import Conflict, JobFinished
 from bot.core.models import (
     SOLVED_VERDICTS,
+    WRITTEN_TRIES,
     Community,
     DailyPost,
     Member,
@@ -47,7 +48,8 @@ from bot.core.models import (
     TrackStats,
 )
 
-ONE_ATTEMPT_KINDS = frozenset({"choice", "numeric", "written"})  # theory: once per daily post; written: once
+# theory: once per daily post; written: once, or WRITTEN_TRIES times while no try counted as solved
+ONE_ATTEMPT_KINDS = frozenset({"choice", "numeric", "written"})
 _SOLVED = "(" + ", ".join(f"'{v}'" for v in SOLVED_VERDICTS) + ")"  # for SQL: ('accepted', ...)
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 COMMUNITY_SETTINGS = frozenset(
@@ -62,6 +64,7 @@ COMMUNITY_SETTINGS = frozenset(
         "mock_cadence_days",
         "mock_weekday",
         "mock_time",
+        "solve_coverage",
     }
 )
 
@@ -604,11 +607,14 @@ class Store:
                 # checked inside the write transaction, which SQLite serialises across processes, so two
                 # clicks on two bot processes cannot both store an answer
                 cur = await db.execute(
-                    "SELECT 1 FROM submissions WHERE member_id = ? AND question_id = ? AND kind = ?"
-                    + (" AND daily_post_id IS ?" if sub.kind != "written" else "") + " LIMIT 1",
+                    "SELECT COUNT(*), COALESCE(SUM(verdict IN " + _SOLVED + "), 0) FROM submissions"
+                    " WHERE member_id = ? AND question_id = ? AND kind = ?"
+                    + (" AND daily_post_id IS ?" if sub.kind != "written" else ""),
                     (sub.member_id, sub.question_id, sub.kind)
                     + ((sub.daily_post_id,) if sub.kind != "written" else ()))
-                if await cur.fetchone() is not None:
+                row = await cur.fetchone()
+                tries, solved = (int(row[0]), int(row[1])) if row else (0, 0)
+                if tries and (sub.kind != "written" or solved or tries >= WRITTEN_TRIES):
                     raise Conflict(f"You already answered `{sub.question_id}`; it takes one attempt.")
             first_solve = False
             position = 0
@@ -730,12 +736,18 @@ class Store:
         )
 
     async def written_answers(self, community_id: int, question_id: str) -> list[aiosqlite.Row]:
+        """Each member's last written answer sent before the question was first revealed here (a
+        revision replaces the first try; an answer written after the reveal is practice: not listed)."""
         return await self._all(
-            "SELECT s.id, s.member_id, m.display_name, s.content, s.score,"
+            "WITH cutoff AS (SELECT COALESCE(MIN(revealed_at), '9999') AS at FROM daily_posts"
+            "  WHERE community_id = ? AND question_id = ? AND revealed_at IS NOT NULL),"
+            " last AS (SELECT MAX(s.id) AS id FROM submissions AS s, cutoff WHERE s.community_id = ?"
+            "  AND s.question_id = ? AND s.kind = 'written' AND s.created_at < cutoff.at GROUP BY s.member_id)"
+            " SELECT s.id, s.member_id, m.display_name, s.content, s.score, s.verdict,"
             " (SELECT COUNT(*) FROM votes AS v WHERE v.submission_id = s.id) AS votes"
-            " FROM submissions AS s JOIN members AS m ON m.id = s.member_id"
-            " WHERE s.community_id = ? AND s.question_id = ? AND s.kind = 'written' ORDER BY s.id",
-            (community_id, question_id),
+            " FROM last JOIN submissions AS s ON s.id = last.id JOIN members AS m ON m.id = s.member_id"
+            " ORDER BY s.id",
+            (community_id, question_id, community_id, question_id),
         )
 
     async def add_vote(self, submission_id: int, voter_id: int, *, now: datetime) -> bool:
@@ -763,7 +775,8 @@ class Store:
 
     async def mocks_done(self, member_id: int) -> int:
         row = await self._one(
-            "SELECT COUNT(*) FROM mock_pair_members WHERE member_id = ? AND checked_in = 'met'", (member_id,)
+            "SELECT COUNT(*) FROM mock_pair_members AS pm JOIN mock_pairs AS p ON p.id = pm.pair_id"
+            " WHERE pm.member_id = ? AND p.outcome = 'met'", (member_id,)
         )
         return int(row[0]) if row else 0
 
@@ -785,7 +798,7 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?, 1, NULL, 0, NULL, ?, ?) ON CONFLICT (member_id) DO UPDATE SET"
                 " tracks = excluded.tracks, level = excluded.level, timezone = excluded.timezone,"
                 " availability = excluded.availability, active = 1, paused_until = NULL, silent_rounds = 0,"
-                " pause_reason = NULL, updated_at = excluded.updated_at",
+                " no_shows = 0, pause_reason = NULL, updated_at = excluded.updated_at",
                 (member.id, member.community_id, ",".join(tracks), level, timezone, availability, iso(now), iso(now)),
             )
 
@@ -848,11 +861,13 @@ class Store:
                                " LIMIT ?", (community_id, limit))
 
     async def round_groups(self, round_id: int) -> list[aiosqlite.Row]:
-        """One row per group member: pair id, member, position, first role, check-in, no-show flag."""
+        """One row per group member: pair id, member, position, first role, check-in, no-show flag, the
+        pair's outcome, and the round's slot."""
         return await self._all(
-            "SELECT p.id AS pair_id, p.track, p.space_ref, p.suggested_time, p.packs, pm.member_id, pm.position,"
-            " pm.first_role, pm.checked_in, pm.reported_no_show, m.display_name"
-            " FROM mock_pairs AS p JOIN mock_pair_members AS pm ON pm.pair_id = p.id JOIN members AS m ON m.id = pm.member_id"
+            "SELECT p.id AS pair_id, p.track, p.space_ref, p.suggested_time, p.packs, p.outcome, p.round_id,"
+            " r.scheduled_for, pm.member_id, pm.position, pm.first_role, pm.checked_in, pm.reported_no_show,"
+            " m.display_name FROM mock_pairs AS p JOIN mock_rounds AS r ON r.id = p.round_id"
+            " JOIN mock_pair_members AS pm ON pm.pair_id = p.id JOIN members AS m ON m.id = pm.member_id"
             " WHERE p.round_id = ? ORDER BY p.id, pm.position", (round_id,))
 
     async def save_groups(
@@ -915,21 +930,65 @@ class Store:
         if row is None:
             return []
         return await self._all(
-            "SELECT pm.*, m.display_name, p.round_id, p.track, p.packs FROM mock_pair_members AS pm"
+            "SELECT pm.*, m.display_name, p.round_id, p.track, p.packs, p.outcome FROM mock_pair_members AS pm"
             " JOIN members AS m ON m.id = pm.member_id JOIN mock_pairs AS p ON p.id = pm.pair_id"
             " WHERE pm.pair_id = ? ORDER BY pm.position", (int(row[0]),))
 
-    async def set_checkin(self, pair_id: int, member_id: int, value: str) -> None:
+    async def record_checkin(
+        self, pair_id: int, member_id: int, value: str, *, absent_id: int | None, expected: str | None, outcome: str,
+        notices: Sequence[OutboxItem] = (), now: datetime,
+    ) -> bool:
+        """In one transaction: move the pair's outcome from `expected` to `outcome` (compare-and-set:
+        False, and nothing written, when another check-in changed it first), record the member's
+        check-in and the member they report absent, reset the group's silent rounds and enqueue
+        `notices`."""
         async with self.transaction() as db:
+            cur = await db.execute("UPDATE mock_pairs SET outcome = ? WHERE id = ? AND outcome IS ?",
+                                   (outcome, pair_id, expected))
+            if cur.rowcount != 1:
+                return False
             await db.execute("UPDATE mock_pair_members SET checked_in = ? WHERE pair_id = ? AND member_id = ?",
                              (value, pair_id, member_id))
+            if absent_id is not None:
+                await db.execute("UPDATE mock_pair_members SET reported_no_show = 1 WHERE pair_id = ? AND member_id = ?",
+                                 (pair_id, absent_id))
+            await db.execute("UPDATE mock_optins SET silent_rounds = 0 WHERE member_id IN"
+                             " (SELECT member_id FROM mock_pair_members WHERE pair_id = ?)", (pair_id,))
+            for item in notices:
+                await self._enqueue_in(db, item, now)
+        return True
 
-    async def mark_no_show(self, pair_id: int, member_id: int) -> bool:
+    async def settle_mock_points(self, pair_id: int, *, points: int, now: datetime) -> list[int]:
+        """The pair's mock points follow its outcome, once per member (ledger keys `mock:<pair>:<member>`):
+        `points` to every member while it is met; taken back (`...:void`, same local date) once it is
+        disputed. Returns the members whose points changed."""
+        changed: list[int] = []
         async with self.transaction() as db:
-            cur = await db.execute(
-                "UPDATE mock_pair_members SET reported_no_show = 1 WHERE pair_id = ? AND member_id = ? AND reported_no_show = 0",
-                (pair_id, member_id))
-            return cur.rowcount == 1
+            async with db.execute("SELECT p.outcome, r.community_id FROM mock_pairs AS p"
+                                  " JOIN mock_rounds AS r ON r.id = p.round_id WHERE p.id = ?", (pair_id,)) as cur:
+                pair = await cur.fetchone()
+            if pair is None or pair[0] not in ("met", "disputed"):
+                return changed
+            async with db.execute("SELECT member_id FROM mock_pair_members WHERE pair_id = ? ORDER BY position",
+                                  (pair_id,)) as cur:
+                members = [int(r[0]) for r in await cur.fetchall()]
+            local = await _local_date(db, int(pair[1]), now)
+            for member_id in members:
+                key = f"mock:{pair_id}:{member_id}"
+                if pair[0] == "met":
+                    cur = await db.execute(
+                        "INSERT INTO points_ledger (community_id, member_id, points, reason, dedupe_key, created_at,"
+                        " local_date) VALUES (?, ?, ?, 'mock', ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
+                        (int(pair[1]), member_id, points, key, iso(now), local))
+                else:
+                    cur = await db.execute(
+                        "INSERT INTO points_ledger (community_id, member_id, points, reason, track, question_id,"
+                        " dedupe_key, created_at, local_date) SELECT community_id, member_id, -points, reason, track,"
+                        " question_id, dedupe_key || ':void', ?, local_date FROM points_ledger WHERE dedupe_key = ?"
+                        " ON CONFLICT (dedupe_key) DO NOTHING", (iso(now), key))
+                if cur.rowcount == 1:
+                    changed.append(member_id)
+        return changed
 
     async def add_feedback(
         self, pair_id: int, from_id: int, to_id: int, *, scores: str, text: str, now: datetime
@@ -984,6 +1043,9 @@ class Store:
         row = await self.open_timer(member_id, question_id)
         assert row is not None
         return row, created
+
+    async def timer(self, timer_id: int) -> aiosqlite.Row | None:
+        return await self._one("SELECT * FROM timers WHERE id = ?", (timer_id,))
 
     async def open_timer(self, member_id: int, question_id: str) -> aiosqlite.Row | None:
         return await self._one("SELECT * FROM timers WHERE member_id = ? AND question_id = ? AND finished_at IS NULL",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.core.clock import FixedClock
 from bot.core.errors import Conflict, NotFound, UsageError
+from bot.core.messages import Message
 from bot.core.mocks import parse_availability, round_slots, suggested_times, utc_hours
 from bot.core.models import Caller
 from bot.core.services import Services
@@ -116,15 +118,16 @@ async def test_checkin_no_show_and_feedback_reach_the_right_people(
     assert await store.total_points(callers[a].member.id) == 15
     assert await store.mocks_done(callers[a].member.id) == 1
 
-    # b is reported as a no-show by a: b sits out the next round and is told
-    await wired.mocks.checkin(callers[a], "no-show", b)
+    # in the group of three, x reports z as a no-show: z sits out the next round and is told
+    x, _, z = sorted(next(g for g in groups_of(chat) if len(g) == 3))
+    await wired.mocks.checkin(callers[x], "no-show", z)
     clock.advance(timedelta(days=7))
     chat.sent.clear()
     report = await wired.mocks.pair_now(admin)
-    assert f"{b} (reported no-show: sits out one round)" in {f.name: f.value for f in report.fields}["Paused or sitting out"]
+    assert f"{z} (reported no-show: sits out one round)" in {f.name: f.value for f in report.fields}["Paused or sitting out"]
     await wired.outbox.deliver()
-    assert any(where == b and m.title == "You sit out this mock round" for kind, where, m in chat.sent if kind == "dm")
-    assert b not in set().union(*groups_of(chat))
+    assert any(where == z and m.title == "You sit out this mock round" for kind, where, m in chat.sent if kind == "dm")
+    assert z not in set().union(*groups_of(chat))
 
 
 async def test_silent_members_are_paused_after_three_rounds(
@@ -133,8 +136,10 @@ async def test_silent_members_are_paused_after_three_rounds(
     callers = await join_all(wired, admin, store, clock)
     for _ in range(4):
         await wired.mocks.pair_now(admin)
+        # nobody in dan's group ever checks in (one check-in records the outcome for the whole group)
+        silent = {r["display_name"] for r in await store.latest_group_of(callers["dan"].member.id)}
         for name, c in callers.items():
-            if name != "dan":  # dan never checks in
+            if name not in silent:
                 try:
                     await wired.mocks.checkin(c, "met", None)
                 except NotFound:
@@ -175,12 +180,14 @@ async def test_reminder_and_checkin_wait_for_their_time(
     await wired.mocks.pair_now(admin)
     await wired.outbox.deliver()
     assert not [m for kind, _, m in chat.sent if m.title in ("Mock interview in 1 hour", "Did your mock interview happen?")]
-    clock.advance(timedelta(days=6, hours=1))
+    clock.set(datetime(2026, 11, 23, 16, 0, tzinfo=UTC))  # an hour before the first shared hour, 17:00 UTC
+    await wired.outbox.deliver()
+    assert [m for kind, _, m in chat.sent if m.title == "Mock interview in 1 hour"]
+    clock.set(datetime(2026, 11, 29, 13, 0, tzinfo=UTC))  # six days and an hour after the pairing
     await wired.outbox.deliver()
     checkins = [m for kind, _, m in chat.sent if kind == "dm" and m.title == "Did your mock interview happen?"]
     assert len(checkins) == 5
     assert [b.action for b in checkins[0].buttons] == ["mock checkin", "mock checkin", "form"]
-    assert [m for kind, _, m in chat.sent if m.title == "Mock interview in 1 hour"]
 
 
 async def test_avoid_is_private_and_respected(wired: Services, admin: Caller, store: Store, clock: FixedClock, chat: RecordingChat) -> None:
@@ -236,3 +243,237 @@ async def test_pair_now_counts_as_the_periods_round(
     clock.set(datetime(2026, 11, 30, 17, 0, tzinfo=UTC))  # the next week's slot runs as usual
     await wired.tick()
     assert len(await store.mock_rounds(admin.community.id)) == 2
+
+
+# -- issue 16: one round per period, one outcome per pair, reminders computed when they go out ------
+
+
+async def ledger(store: Store, pattern: str) -> list[tuple[int, int, str]]:
+    rows = await store._all("SELECT member_id, points, dedupe_key FROM points_ledger WHERE dedupe_key LIKE ?"
+                            " ORDER BY id", (pattern,))
+    return [(int(r[0]), int(r[1]), str(r[2])) for r in rows]
+
+
+async def a_pair(wired: Services, admin: Caller, store: Store, clock: FixedClock, chat: RecordingChat,
+                 leave: tuple[str, ...] = ()) -> tuple[dict[str, Caller], str, str]:
+    """Everyone joins (`leave` leave again) and is paired; returns the callers and a group of two."""
+    callers = await join_all(wired, admin, store, clock)
+    for name in leave:
+        await wired.mocks.leave(callers[name])
+    await wired.mocks.pair_now(admin)
+    await wired.outbox.deliver()
+    a, b = sorted(next(g for g in groups_of(chat) if len(g) == 2))
+    return callers, a, b
+
+
+async def test_a_second_pair_now_in_the_same_period_is_refused_unless_forced(
+    wired: Services, admin: Caller, store: Store, clock: FixedClock, chat: RecordingChat
+) -> None:
+    callers = await join_all(wired, admin, store, clock)
+    await wired.mocks.pair_now(admin)  # Mon 23 Nov 12:00 UTC: the round of the Mon 23 Nov 17:00 period
+    await wired.outbox.deliver()
+    first = groups_of(chat)
+    clock.advance(timedelta(hours=2))
+    with pytest.raises(Conflict) as refused:
+        await wired.mocks.pair_now(admin)
+    text = str(refused.value)
+    assert "already paired on Mon 23 Nov 12:00 (UTC)" in text
+    assert "next round is due Mon 30 Nov 17:00 (UTC)" in text and "/admin pair-now --force" in text
+    assert len(await store.mock_rounds(admin.community.id)) == 1
+    # the members keep their group: feedback to a partner of round one still works
+    a, b = sorted(next(g for g in first if len(g) == 2))
+    assert "sent privately" in (await wired.mocks.feedback(callers[a], b, "4 4 4 4", "")).body
+
+    chat.sent.clear()
+    forced = await wired.mocks.pair_now(admin, force=True)
+    assert forced.title == "Mock round · pairing report" and "replace the round paired on Mon 23 Nov 12:00" in forced.footer
+    assert len(await store.mock_rounds(admin.community.id)) == 2
+    # round one's reminders and check-ins are not sent to members round two grouped again
+    clock.advance(timedelta(days=6, hours=1))
+    chat.sent.clear()
+    await wired.outbox.deliver()
+    checkins = [where for kind, where, m in chat.sent if m.title == "Did your mock interview happen?"]
+    assert sorted(checkins) == sorted(p[0] for p in PEOPLE)  # once each: round two's, not round one's too
+    # the next week's period is open again without --force
+    clock.set(datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
+    assert (await wired.mocks.pair_now(admin)).title == "Mock round · pairing report"
+
+
+async def test_pair_now_force_through_the_command_table(wired: Services, admin: Caller, store: Store, clock: FixedClock) -> None:
+    from bot.core.commands import Context, core_table, dispatch_line
+
+    await join_all(wired, admin, store, clock)
+    ctx = Context(wired, admin, core_table(), "test")
+    assert (await dispatch_line(ctx, "/admin pair-now")).title == "Mock round · pairing report"
+    clock.advance(timedelta(minutes=5))
+    again = await dispatch_line(ctx, "/admin pair-now")
+    assert again.is_error and "--force" in again.body
+    assert (await dispatch_line(ctx, "/admin pair-now --force")).title == "Mock round · pairing report"
+    assert len(await store.mock_rounds(admin.community.id)) == 2
+    assert "[--force]" in (await dispatch_line(ctx, "/help admin pair-now")).plain_text()
+
+
+async def test_checking_in_twice_awards_points_once(
+    wired: Services, admin: Caller, store: Store, clock: FixedClock, chat: RecordingChat
+) -> None:
+    callers, a, b = await a_pair(wired, admin, store, clock, chat)
+    first = await wired.mocks.checkin(callers[a], "met", None)
+    assert "+10 points" in first.body
+    again = await wired.mocks.checkin(callers[a], "met", None)
+    assert "already recorded" in again.body.lower() and "+10" not in again.body
+    agree = await wired.mocks.checkin(callers[b], "met", None)  # the partner agrees: nothing new to give
+    assert "already recorded" in agree.body.lower() and "+10" not in agree.body
+    ids = {callers[a].member.id, callers[b].member.id}
+    awards = await ledger(store, "mock%")
+    assert sorted(m for m, _, _ in awards) == sorted(ids) and all(p == 10 for _, p, _ in awards)  # one each, ever
+    assert await store.total_points(callers[a].member.id) == 10 and await store.total_points(callers[b].member.id) == 10
+    await wired.outbox.deliver()
+    told = [m for kind, where, m in chat.sent if kind == "dm" and where == b and m.title == "Mock check-in: met"]
+    assert len(told) == 1 and a in told[0].body  # the partner learns what was recorded, once
+    assert await store.mocks_done(callers[b].member.id) == 1
+
+
+async def test_contradicting_checkins_mark_the_pair_disputed(
+    wired: Services, admin: Caller, store: Store, clock: FixedClock, chat: RecordingChat
+) -> None:
+    callers, a, b = await a_pair(wired, admin, store, clock, chat)
+    await wired.mocks.checkin(callers[a], "met", None)
+    await wired.mocks.feedback(callers[a], b, "4 4 4 4", "fine")
+    reply = await wired.mocks.checkin(callers[b], "no-show", a)
+    assert "disputed" in reply.body and "nobody sits out" in reply.body
+    again = await wired.mocks.checkin(callers[a], "met", None)
+    assert "disputed" in again.body and "+10" not in again.body
+    # the met points are taken back (the ledger stays append-only); feedback points stay
+    assert await store.total_points(callers[a].member.id) == 5
+    assert await store.total_points(callers[b].member.id) == 0
+    assert sorted(p for _, p, _ in await ledger(store, "mock%")) == [-10, -10, 10, 10]
+    assert await store.mocks_done(callers[a].member.id) == 0
+    await wired.outbox.deliver()
+    disputed = {where for kind, where, m in chat.sent if kind == "dm" and m.title == "Mock check-in disputed"}
+    assert disputed == {a}  # b sees it in the reply; a is told by DM
+    # nobody is benched: both are paired in the next round
+    clock.advance(timedelta(days=7))
+    chat.sent.clear()
+    report = await wired.mocks.pair_now(admin)
+    assert "no-show" not in {f.name: f.value for f in report.fields}["Paused or sitting out"]
+    await wired.outbox.deliver()
+    assert {a, b} <= set().union(*groups_of(chat))
+    for name in (a, b):
+        row = await store.optin(callers[name].member.id)
+        assert row is not None and row["no_shows"] == 0 and row["active"] == 1
+
+
+async def test_a_no_show_then_a_denial_is_disputed(
+    wired: Services, admin: Caller, store: Store, clock: FixedClock, chat: RecordingChat
+) -> None:
+    callers, a, b = await a_pair(wired, admin, store, clock, chat)
+    reported = await wired.mocks.checkin(callers[a], "no-show", b)
+    assert f"{b} did not show" in reported.body
+    assert "already recorded" in (await wired.mocks.checkin(callers[a], "no-show", b)).body.lower()
+    await wired.outbox.deliver()
+    told = [m for kind, where, m in chat.sent if kind == "dm" and where == b and m.title == "Reported as a no-show"]
+    assert len(told) == 1 and "/mock checkin met" in told[0].body
+    denied = await wired.mocks.checkin(callers[b], "met", None)
+    assert "disputed" in denied.body
+    assert await ledger(store, "mock%") == []  # a disputed mock gives no points
+    clock.advance(timedelta(days=7))
+    report = await wired.mocks.pair_now(admin)
+    assert "no-show" not in {f.name: f.value for f in report.fields}["Paused or sitting out"]
+
+
+async def test_two_no_shows_in_a_row_pause_and_an_uncontested_one_benches(
+    wired: Services, admin: Caller, store: Store, clock: FixedClock, chat: RecordingChat
+) -> None:
+    callers = await join_all(wired, admin, store, clock)
+    for name in ("carol", "dan", "erin"):
+        await wired.mocks.leave(callers[name])
+    await wired.mocks.pair_now(admin)
+    await wired.mocks.checkin(callers["alice"], "no-show", "bob")
+    clock.advance(timedelta(days=7))
+    report = await wired.mocks.pair_now(admin)
+    assert "bob (reported no-show: sits out one round)" in {f.name: f.value for f in report.fields}["Paused or sitting out"]
+    row = await store.optin(callers["bob"].member.id)
+    assert row is not None and row["no_shows"] == 1 and row["active"] == 1
+    clock.advance(timedelta(days=7))
+    await wired.mocks.pair_now(admin)  # bob is back
+    await wired.mocks.checkin(callers["alice"], "no-show", "bob")
+    clock.advance(timedelta(days=7))
+    report = await wired.mocks.pair_now(admin)
+    assert "bob (two no-shows in a row: paused)" in {f.name: f.value for f in report.fields}["Paused or sitting out"]
+    row = await store.optin(callers["bob"].member.id)
+    assert row is not None and row["active"] == 0 and row["pause_reason"] == "no-show"
+    await wired.outbox.deliver()
+    assert any(where == "bob" and m.title == "Your mock interviews are paused" and "/mock join" in m.body
+               for kind, where, m in chat.sent if kind == "dm")
+
+
+async def test_checkin_prompt_skips_members_whose_pair_outcome_is_recorded(
+    wired: Services, admin: Caller, store: Store, clock: FixedClock, chat: RecordingChat
+) -> None:
+    callers, a, b = await a_pair(wired, admin, store, clock, chat)
+    await wired.mocks.checkin(callers[a], "met", None)
+    clock.advance(timedelta(days=6, hours=1))
+    chat.sent.clear()
+    await wired.outbox.deliver()
+    asked = sorted(where for kind, where, m in chat.sent if kind == "dm" and m.title == "Did your mock interview happen?")
+    assert asked == sorted(p[0] for p in PEOPLE if p[0] not in (a, b))
+    dropped = [r for r in await store.outbox_rows(admin.community.id) if r.key.startswith("checkin:")
+               and r.failed_at is not None]
+    assert len(dropped) == 2 and all((r.last_error or "").startswith("dropped:") for r in dropped)
+
+
+async def slot_of(store: Store, caller: Caller) -> datetime:
+    group = await store.latest_group_of(caller.member.id)
+    rows = await store.round_groups(int(group[0]["round_id"]))
+    return datetime.fromisoformat(next(r["suggested_time"] for r in rows if r["member_id"] == caller.member.id))
+
+
+def reminders_to(chat: RecordingChat, name: str) -> list[Message]:
+    return [m for kind, where, m in chat.sent if kind == "dm" and where == name and "slot" in m.body]
+
+
+async def test_slot_reminders_are_written_when_they_go_out(
+    wired: Services, admin: Caller, store: Store, clock: FixedClock, chat: RecordingChat
+) -> None:
+    callers, a, b = await a_pair(wired, admin, store, clock, chat, leave=("carol",))  # the others share 17-20 UTC
+    chat.sent.clear()
+    start = await slot_of(store, callers[a])
+    zone = dict((p[0], p[3]) for p in PEOPLE)[a]
+    local = start.astimezone(ZoneInfo(zone))
+    # on time: an hour before
+    clock.set(start - timedelta(hours=1))
+    await wired.outbox.deliver()
+    (on_time,) = reminders_to(chat, a)
+    assert on_time.title == "Mock interview in 1 hour" and f"starts at {local:%H:%M} ({zone})" in on_time.body
+    assert b in on_time.body
+
+
+async def test_a_late_slot_reminder_says_the_slot_started_or_is_dropped(
+    wired: Services, admin: Caller, store: Store, clock: FixedClock, chat: RecordingChat
+) -> None:
+    callers, a, b = await a_pair(wired, admin, store, clock, chat, leave=("carol",))  # the others share 17-20 UTC
+    chat.sent.clear()
+    start = await slot_of(store, callers[a])
+    zone = dict((p[0], p[3]) for p in PEOPLE)[a]
+    local = start.astimezone(ZoneInfo(zone))
+    clock.set(start - timedelta(minutes=20))  # the bot was down when the reminder fell due
+    await wired.outbox.deliver()
+    (late,) = reminders_to(chat, a)
+    assert late.title == "Mock interview in 20 min"
+    chat.sent.clear()
+    await store._db.execute("UPDATE outbox SET sent_at = NULL WHERE key LIKE 'remind:%'")  # as if never sent
+    await store._db.commit()
+    clock.set(start + timedelta(minutes=10))
+    await wired.outbox.deliver()
+    (started,) = reminders_to(chat, a)
+    assert "in 1 hour" not in started.title + started.body
+    assert started.title == "Your mock slot has started" and f"started at {local:%H:%M} ({zone})" in started.body
+    chat.sent.clear()
+    await store._db.execute("UPDATE outbox SET sent_at = NULL WHERE key LIKE 'remind:%'")
+    await store._db.commit()
+    clock.set(start + timedelta(days=1))  # a day past the slot: nothing is sent
+    await wired.outbox.deliver()
+    assert reminders_to(chat, a) == [] and reminders_to(chat, b) == []
+    rows = [r for r in await store.outbox_rows(admin.community.id) if r.key.startswith("remind:")]
+    mine = [r for r in rows if r.member_id == callers[a].member.id]
+    assert mine and all(r.sent_at is None and (r.last_error or "").startswith("dropped:") for r in mine)

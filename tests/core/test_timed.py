@@ -11,7 +11,7 @@ from bot.core.clock import FixedClock
 from bot.core.errors import Conflict
 from bot.core.models import Caller
 from bot.core.services import Services
-from bot.core.timed import BUDGET_MIN, duration, time_taken
+from bot.core.timed import BUDGET_MIN, TIMER_GRACE, duration, time_taken
 from tests.conftest import RecordingChat
 
 WRONG = "def count_pairs(nums, target):\n    return 0\n"
@@ -70,7 +70,9 @@ async def test_theory_timer_stops_at_its_one_attempt_even_over_budget(
     wired: Services, member: Caller, clock: FixedClock, chat: RecordingChat
 ) -> None:
     await wired.timed.start(member, "overfit-first-step")
-    clock.advance(timedelta(minutes=6, seconds=5))
+    clock.advance(timedelta(minutes=2, seconds=30))
+    await wired.outbox.deliver()
+    clock.advance(timedelta(minutes=3, seconds=35))
     await wired.outbox.deliver()
     assert dms(chat) == ["Half time · Validation loss rises while training loss falls", "Time's up · Validation loss rises while training loss falls"]
     reply = await wired.submissions.submit(member, "overfit-first-step", text="A", code=None)
@@ -88,3 +90,39 @@ async def test_a_revealed_question_cannot_be_timed(wired: Services, member: Call
     assert revealed
     with pytest.raises(Conflict, match="was revealed"):
         await wired.timed.start(member, revealed.pop())
+
+
+async def test_late_timed_reminders_are_computed_when_sent_or_dropped(
+    wired: Services, member: Caller, clock: FixedClock, chat: RecordingChat
+) -> None:
+    """After downtime a half-time DM says what is really left; once the session is over it is dropped,
+    and a time's-up DM more than `TIMER_GRACE` late is dropped too."""
+    await wired.timed.start(member, "pair-sum-count")  # 25 min: half time at 12:30
+    clock.advance(timedelta(minutes=20))
+    await wired.outbox.deliver()
+    (half,) = [m for kind, _, m in chat.sent if kind == "dm"]
+    assert half.title == "5 min left · Count pairs that sum to a target"
+    assert half.body.startswith("5 min left of 25 min on `pair-sum-count`.")
+    assert "12 min 30 s left" not in half.body
+
+    chat.sent.clear()
+    await wired.timed.start(member, "overfit-first-step")  # 5 min, and the bot is down for 12 hours
+    clock.advance(timedelta(hours=12))
+    await wired.outbox.deliver()
+    assert dms(chat) == []  # neither "2 min 30 s left" nor a time's up half a day late
+    rows = {r.key.rsplit(":", 1)[1]: r for r in await wired.store.outbox_rows(member.community.id)
+            if r.key.startswith("timer:") and r.sent_at is None}
+    assert set(rows) == {"half", "end"}
+    assert all((r.last_error or "").startswith("dropped:") for r in rows.values())
+
+
+async def test_times_up_within_the_grace_says_how_late(
+    wired: Services, member: Caller, clock: FixedClock, chat: RecordingChat
+) -> None:
+    await wired.timed.start(member, "overfit-first-step")
+    clock.advance(timedelta(minutes=8))  # 3 min after the end, inside TIMER_GRACE
+    await wired.outbox.deliver()
+    assert dms(chat) == ["Time's up · Validation loss rises while training loss falls"]  # the half-time one is dropped
+    (end,) = [m for kind, _, m in chat.sent if kind == "dm"]
+    assert end.body.startswith("5 min are over for `overfit-first-step` (time ran out 3 min ago).")
+    assert TIMER_GRACE == timedelta(minutes=10)
