@@ -12,7 +12,9 @@ Two surface strategies are measured over the `kind: choice` questions:
   count as NOT most hedged.
 
 The shortest option (strictly shorter than every other) is counted the same way, because trimming
-right answers to their essential claim must not swap one tell for the opposite one.
+right answers to their essential claim must not swap one tell for the opposite one. For the same
+reason the report shows where the correct option ranks by length (1 + the number of options strictly
+longer than it), so "pick the second longest" shows up too.
 
 A rate above `TELL_LIMIT` is a tell: with five options, chance is 20%.
 """
@@ -65,6 +67,7 @@ class TellCounts:
     shortest: int = 0
     hedged: int = 0
     letters: Counter[str] = field(default_factory=Counter)
+    length_ranks: Counter[int] = field(default_factory=Counter)  # 1 + options strictly longer than the correct one
 
     def rate(self, name: str) -> float:
         return getattr(self, name) / self.questions if self.questions else 0.0
@@ -78,6 +81,7 @@ class TellCounts:
         self.shortest += _unique_extreme(lengths, largest=False) == correct
         self.hedged += _unique_extreme(hedges) == correct
         self.letters[q.answer] += 1
+        self.length_ranks[1 + sum(n > lengths[correct] for n in lengths)] += 1
 
 
 def choice_tells(questions: Iterable[Question]) -> tuple[TellCounts, dict[str, TellCounts]]:
@@ -106,6 +110,8 @@ def report_lines(questions: Iterable[Question]) -> list[str]:
         parts = [f"{d} {_pct(per[d], name)}" for d in DIFFICULTIES if per[d].questions]
         lines.append(f"  {label + ':':<13} {_pct(total, name):<12} ({'; '.join(parts)})")
     lines.append("  answer letters: " + ", ".join(f"{k} {v}" for k, v in sorted(total.letters.items())))
+    ranks = ", ".join(f"{r}: {n}" for r, n in sorted(total.length_ranks.items()))
+    lines.append(f"  length rank of the correct option (1 = longest): {ranks}")
     for name, label in (("longest", "longest"), ("hedged", "most hedged")):
         if total.rate(name) > TELL_LIMIT:
             lines.append(

@@ -53,6 +53,7 @@ def test_longest_shortest_and_hedged_are_strict() -> None:
     assert (total.longest, total.shortest, total.hedged) == (2, 1, 1)  # a and d are longest; c shortest; d hedged
     assert total.rate("longest") == pytest.approx(2 / 6)
     assert total.letters == {"A": 4, "B": 1, "C": 1}
+    assert total.length_ranks == {1: 5, 3: 1}  # only c has options strictly longer than its correct one (two)
     assert per["easy"].questions == 6 and per["hard"].questions == 0 and per["hard"].rate("longest") == 0.0
 
 
