@@ -537,10 +537,10 @@ async def cmd_setup(ctx: Context, args: Mapping[str, Any]) -> Message:
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
         elif what == "coverage":  # the rubric coverage from which a written answer counts as solved
-            bar = re.fullmatch(r"\s*([0-9]{1,3})\s*%?\s*", value)
-            if bar is None or int(bar.group(1)) > 100:
+            percent = re.fullmatch(r"\s*([0-9]{1,3})\s*%?\s*", value)
+            if percent is None or int(percent.group(1)) > 100:
                 raise UsageError(f"coverage is a percentage from 0 to 100, such as 50 or 50%, got {shown(value)}.")
-            changes["solve_coverage"] = int(bar.group(1))
+            changes["solve_coverage"] = int(percent.group(1))
         community = await store.update_community(community.id, **changes)
         await ctx.services.schedule_changed(community)
     reveal = await store.community_setting(community.id, "reveal_time")

@@ -8,10 +8,16 @@ Points (every point is a row in the append-only ledger, so standings can always 
 | ml-theory answered right on the first attempt | 4 | 6 | 8 |
 | written answer (system-design, behavioral) | 4 | 6 | 8, times the rubric coverage, at least 1 |
 
+- A written answer scores (and counts as solved, announced and ranked) only when its estimated rubric
+  coverage reaches the community's bar (`/admin setup coverage`, default 50%); below it, nothing,
+  and the member may revise once (`submissions.py`).
 - Only the first accepted submission of a question scores (ledger key `solve:<member>:<question>`);
   theory questions take one attempt only, since the explanation is shown after it.
 - A question scores in full while it is in the community's current daily round. Practice (any
   other question) scores half, rounded down.
+- A question whose answer was revealed in the community (today's after a reveal-time, or a past
+  daily not back in the round) is still graded, like a past daily on LeetCode, but scores nothing:
+  its answer is public, which is also why /practice never offers past dailies (`practice.py`).
 - Early solvers of a daily question get a bonus, Advent-of-Code style but flatter: +5 for the first
   solver in the community, +3 for the second, +1 for the third (ledger key `early:<post>:<rank>`,
   so two processes cannot both be "first").

@@ -15,10 +15,25 @@
   Rubric coverage: a rubric point counts as covered when the answer contains one of its keywords
   (or, without keywords, the words of its name), compared on lowercased word stems (`stemmer.py`:
   plurals, -ing, -ed and a silent -e, so "merges" meets "merge") with `%` read as "percent";
-  coverage = covered points / all points. It is an estimate to guide practice, shown point by
-  point; peers vote on the answers after the reveal.
-- A question whose answer was revealed in this community is closed: the member is told so and
-  nothing is stored. Scoring rules live in `scoring.py`.
+  words in a run of `ECHO_WORDS` copied from the prompt do not count (restating the question covers
+  nothing); coverage = covered points / all points. It is an estimate to guide practice, shown
+  point by point; peers vote on the answers after the reveal.
+  An answer counts as solved (points, the channel line, a place among first solvers) only from the
+  community's bar, `/admin setup coverage` (percent, default 50). Below it the verdict is
+  `incomplete`: the member sees the estimate and the missed points, and may revise once
+  (`WRITTEN_TRIES`); the second try is final, whatever its coverage. The default was measured on
+  answers written for this purpose (8 full answers of 200-260 words and 2 short ones of 80-90 words
+  to real behavioral and design questions: 57-100%, all but one at 60% or more) and on filler over
+  all 65 written questions of the bank (vague prose, lorem ipsum, one word repeated: at most 20%;
+  the prompt pasted back: 0% with the copy rule, up to 100% without). Filler that names the STAR
+  steps or piles up buzzwords with no content still reaches 60% on about one question in six:
+  keyword matching cannot tell those apart, peers' votes and the reveal can.
+- A question whose answer was revealed in this community (today's post after a `reveal-time`, or a
+  past daily that is not back in the current round) is still graded, like a past daily on
+  LeetCode, but as practice with no points (the answer is public: `scoring.py`) and with the reveal
+  in the reply: the reference solution, the key and explanation, or the model outline. It is not
+  announced, takes no place among first solvers, and a written answer sent after the reveal is not
+  listed by /answers. Scoring rules live in `scoring.py`.
 """
 
 from __future__ import annotations
@@ -44,6 +59,7 @@ from bot.core.models import (
     SOLVED_VERDICTS,
     TRACK_LABELS,
     WRITTEN_TRACKS,
+    WRITTEN_TRIES,
     Caller,
     DailyPost,
     NewSubmission,
@@ -122,9 +138,25 @@ def _contains(haystack: Sequence[str], needle: Sequence[str]) -> bool:
     return n > 0 and any(list(haystack[i : i + n]) == list(needle) for i in range(len(haystack) - n + 1))
 
 
-def rubric_coverage(answer: str, rubric: Sequence[RubricPoint]) -> tuple[list[RubricPoint], list[RubricPoint]]:
-    """(covered, missed) rubric points of a written answer."""
-    words = stems(answer)
+ECHO_WORDS = 5
+
+
+def _own_words(answer: list[str], prompt: list[str]) -> list[str]:
+    """The answer's stems with every run of `ECHO_WORDS` copied from the prompt blanked out."""
+    n = ECHO_WORDS
+    copied = {tuple(prompt[i : i + n]) for i in range(len(prompt) - n + 1)}
+    out = list(answer)
+    for i in range(len(answer) - n + 1):
+        if tuple(answer[i : i + n]) in copied:
+            out[i : i + n] = [""] * n
+    return out
+
+
+def rubric_coverage(
+    answer: str, rubric: Sequence[RubricPoint], *, prompt: str = ""
+) -> tuple[list[RubricPoint], list[RubricPoint]]:
+    """(covered, missed) rubric points of a written answer; text copied from `prompt` covers nothing."""
+    words = _own_words(stems(answer), stems(prompt))
     covered: list[RubricPoint] = []
     missed: list[RubricPoint] = []
     for point in rubric:
@@ -143,6 +175,7 @@ def strip_fences(code: str) -> str:
 class Context:
     question: Question
     post: DailyPost | None
+    revealed: DailyPost | None = None  # graded after this community's reveal of it: practice, no points
 
     @property
     def daily(self) -> bool:
@@ -159,25 +192,30 @@ class Submissions:
         self._grading: set[int] = set()
         self.after_verdict: VerdictHook | None = None  # set by Services.build (timed attempts)
 
-    async def open_question(self, caller: Caller, question_id: str) -> Context:
-        """The question and its current daily post, or `Conflict` when its answer was revealed here."""
+    async def open_question(self, caller: Caller, question_id: str, *, after_reveal: bool = False) -> Context:
+        """The question and its current daily post. Once its answer was revealed here (today's post
+        after a reveal-time, or a past post while it is not back in the round) it is closed, `Conflict`,
+        unless `after_reveal`: then it opens for grading against the reveal, for no points."""
         question = self.bank.get(question_id)
         community = caller.community
         day = round_date(community, self.clock.now())
         current = next(
             (p for p in await self.store.daily_posts_on(community.id, day) if p.question_id == question.id), None
         )
-        if current is None:
-            revealed = await self.store.revealed_post(community.id, question.id)
-            if revealed is not None:
-                raise Conflict(
-                    f"The answer to `{question.id}` was revealed on {revealed.date:%a %d %b}; it is closed for "
-                    f"submissions. /question {question.id} shows it, /daily has today's questions."
-                )
-        return Context(question, current)
+        if current is not None and current.revealed_at is None:
+            return Context(question, current)
+        revealed = current or await self.store.revealed_post(community.id, question.id)
+        if revealed is None:
+            return Context(question, None)
+        if not after_reveal:
+            raise Conflict(
+                f"The answer to `{question.id}` was revealed on {revealed.date:%a %d %b}, so it can no longer be "
+                f"timed. /submit {question.id} still grades it against the reveal, for no points."
+            )
+        return Context(question, None, revealed)
 
     async def submit(self, caller: Caller, question_id: str, *, text: str | None, code: str | None) -> Message:
-        ctx = await self.open_question(caller, question_id)
+        ctx = await self.open_question(caller, question_id, after_reveal=True)
         q = ctx.question
         if q.track in CODE_TRACKS:
             reply = await self._code(caller, ctx, code if code is not None else text)
@@ -185,6 +223,8 @@ class Submissions:
             reply = await self._written(caller, ctx, text)
         else:
             reply = await self._theory(caller, ctx, text)
+        if ctx.revealed is not None:
+            reply = with_reveal(reply, ctx)
         # -- hook (issue 9, timed.py): a /timed attempt stops with the verdict and shows the time taken
         if self.after_verdict is not None:
             reply = await self.after_verdict(caller, q, reply)
@@ -195,11 +235,13 @@ class Submissions:
     async def _code(self, caller: Caller, ctx: Context, code: str | None) -> Message:
         q = ctx.question
         if code is None or not code.strip():
+            if q.is_sql:
+                raise UsageError(f"Send your query: /submit {q.id} SELECT ..., or --file query.sql.")
             raise UsageError(f"Send your code: /submit {q.id} --file solution.py, or paste it after the id.")
         code = strip_fences(code)
         size = len(code.encode("utf-8", "surrogatepass"))
         if size > MAX_CODE_BYTES:
-            raise UsageError(f"Your code is {human_size(size)}; the limit is {human_size(MAX_CODE_BYTES)}.")
+            raise UsageError(f"Your {q.answer_noun} is {human_size(size)}; the limit is {human_size(MAX_CODE_BYTES)}.")
         if self.grader is None:
             raise Conflict("Code grading is not available in this installation.")
         member = caller.member
@@ -269,8 +311,16 @@ class Submissions:
             if int(job["attempts"]) > MAX_GRADING_ATTEMPTS:
                 raise Conflict(f"grading it was interrupted {MAX_GRADING_ATTEMPTS} times")
             post = await self.store.get_daily_post(int(job["daily_post_id"])) if job["daily_post_id"] else None
-            # graded with the daily post it was sent for: a reveal meanwhile does not cost its points
-            reply = await self._grade(caller, Context(self.bank.get(question_id), post), str(job["code"]), job_id)
+            # graded with the daily post it was sent for: a reveal meanwhile does not cost its points;
+            # code sent after a reveal stays graded against it
+            revealed = None if post else await self.store.revealed_post(community.id, question_id)
+            if revealed is not None and (revealed.revealed_at is None
+                                         or revealed.revealed_at > datetime.fromisoformat(str(job["created_at"]))):
+                revealed = None
+            ctx = Context(self.bank.get(question_id), post, revealed)
+            reply = await self._grade(caller, ctx, str(job["code"]), job_id)
+            if revealed is not None:
+                reply = with_reveal(reply, ctx)
         except Busy:
             await self.store.release_grading_job(job_id)
             return
@@ -332,26 +382,47 @@ class Submissions:
                              f"structure it along the rubric: {', '.join(r.point for r in q.rubric)}.")
         if len(answer) > MAX_WRITTEN_CHARS:
             raise UsageError(f"Your answer is {len(answer)} characters; the limit is {MAX_WRITTEN_CHARS}.")
-        if await self.store.submissions_of(caller.member.id, q.id):
-            raise Conflict(f"You already answered `{q.id}`; one written answer per question.")
-        covered, missed = rubric_coverage(answer, q.rubric)
+        tries = [r for r in await self.store.submissions_of(caller.member.id, q.id) if r["kind"] == "written"]
+        if any(r["verdict"] in SOLVED_VERDICTS for r in tries):
+            raise Conflict(f"You already answered `{q.id}` and it counted as solved; one written answer per question.")
+        if len(tries) >= WRITTEN_TRIES:
+            raise Conflict(f"You already revised your answer to `{q.id}` once and that second try was final; "
+                           "one written answer per question.")
+        bar = int(await self.store.community_setting(caller.community.id, "solve_coverage"))
+        covered, missed = rubric_coverage(answer, q.rubric, prompt=q.prompt)
         coverage = len(covered) / len(q.rubric)
+        solved = len(covered) * 100 >= bar * len(q.rubric)
+        final = solved or len(tries) + 1 >= WRITTEN_TRIES
         recorded = await self._record(caller, ctx, NewSubmission(
             community_id=caller.community.id, member_id=caller.member.id, question_id=q.id, track=q.track,
-            kind="written", content=answer, verdict="recorded", correct=True,
+            kind="written", content=answer, verdict="recorded" if solved else "incomplete", correct=solved,
             daily_post_id=ctx.post.id if ctx.post else None, score=coverage,
-            detail=json.dumps({"covered": [r.point for r in covered], "missed": [r.point for r in missed]}),
+            detail=json.dumps({"covered": [r.point for r in covered], "missed": [r.point for r in missed],
+                               "bar": bar, "try": len(tries) + 1}),
         ), coverage=coverage)
         fields = [Field("Covered", "\n".join(f"✓ {r.point}" for r in covered) or "none")]
         if missed:
             fields.append(Field("Missed", "\n".join(f"✗ **{r.point}**: {r.description}" for r in missed)))
+        ratio = f"rubric coverage {len(covered)}/{len(q.rubric)} ({coverage:.0%})"
+        estimate = "Coverage is estimated by looking for each rubric point's key terms in your answer"
+        if solved:
+            title = f"Answer recorded · {ratio}"
+            body = f"{estimate}; here an answer counts as solved from {bar}%. Peers can vote on answers after the reveal."
+        elif not final:
+            title = f"Not counted yet · {ratio}"
+            body = (f"{estimate}. Here an answer counts as solved from {bar}%, so this one scores nothing yet and is "
+                    "not announced; the points it misses are below. You can revise it once: send the whole improved "
+                    f"answer with /submit {q.id} <answer>. That second try is final.")
+        else:
+            title = f"Final answer recorded · {ratio}"
+            body = (f"{estimate}. It is below this community's bar of {bar}%, so it does not count as solved; this "
+                    "was your second and final try. The missed points are below, and the reveal shows a model outline.")
         return Message(
-            title=f"Answer recorded · rubric coverage {len(covered)}/{len(q.rubric)} ({coverage:.0%})",
-            body=("Coverage is estimated by looking for each rubric point's key terms in your answer. "
-                  "Peers can vote on answers after the reveal."),
+            title=title,
+            body=body,
             fields=tuple(fields),
             footer=recorded_note(recorded, ctx),
-            kind="success",
+            kind="success" if solved else "info",
             ephemeral=True,
         )
 
@@ -361,7 +432,7 @@ class Submissions:
         q, member = ctx.question, caller.member
 
         def awards(position: int, first: bool) -> list[PointAward]:
-            if not first or not sub.correct:
+            if not first or not sub.correct or ctx.revealed is not None:  # after the reveal: no points
                 return []
             out = [PointAward(scoring.solve_points(q.track, q.difficulty, daily=ctx.daily, coverage=coverage),
                               "solve", f"solve:{member.id}:{q.id}")]
@@ -412,7 +483,9 @@ class Submissions:
         for r in rows:
             text = str(r["content"])
             shown = text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN].rsplit(" ", 1)[0] + " …"
-            fields.append(Field(f"{r['display_name']} · coverage {float(r['score'] or 0):.0%} · {r['votes']} vote(s)", shown))
+            below = " (below the bar)" if r["verdict"] not in SOLVED_VERDICTS else ""
+            fields.append(Field(f"{r['display_name']} · coverage {float(r['score'] or 0):.0%}{below} · "
+                                f"{r['votes']} vote(s)", shown))
         return Message(title=f"Answers · {q.title}", fields=tuple(fields),
                        footer=f"Vote for the most useful: /vote {q.id} <member>", ephemeral=True)
 
@@ -444,6 +517,22 @@ class Submissions:
             raise Conflict(f"Answers to `{q.id}` open for reading and votes after its reveal.")
 
 
+def with_reveal(reply: Message, ctx: Context) -> Message:
+    """A grade after the reveal carries the reveal: the reference solution and its explanation, or the
+    model outline (a theory reply always shows the key and the explanation)."""
+    q, post = ctx.question, ctx.revealed
+    assert post is not None
+    parts = [reply.body]
+    code = reply.code
+    if q.track in CODE_TRACKS:
+        code = q.reference
+        parts.append(f"**Revealed on {post.date:%a %d %b}**: the reference {'query' if q.is_sql else 'solution'} is below."
+                     + (f"\n{q.explanation.strip()}" if q.explanation else ""))
+    elif q.track in WRITTEN_TRACKS and q.outline:
+        parts.append(f"**Model outline** (revealed on {post.date:%a %d %b})\n{q.outline.strip()}")
+    return replace(reply, body="\n\n".join(p for p in parts if p), code=code)
+
+
 def _dm(community_id: int, member_id: int, key: str, message: Message) -> OutboxItem:
     return OutboxItem(community_id=community_id, key=key, purpose="dm", member_id=member_id, message=message)
 
@@ -457,6 +546,8 @@ class RecordedNote:
 
 
 def recorded_note(note: RecordedNote, ctx: Context) -> str:
+    if ctx.revealed is not None:
+        return f"Graded after the reveal of {ctx.revealed.date:%a %d %b}: practice, no points."
     streak = f" · streak {note.streak} day(s)" if note.streak else ""
     if note.awarded:
         parts = [f"+{a.points} {'points' if a.reason == 'solve' else a.reason + ' bonus'}" for a in note.awarded]

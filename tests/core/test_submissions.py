@@ -134,14 +134,14 @@ async def test_one_submission_in_flight_per_member(wired: Services, member: Call
     assert len(rows) == 1
 
 
-async def test_revealed_question_is_closed(wired: Services, member: Caller, clock: FixedClock) -> None:
+async def test_revealed_question_is_graded_for_no_points(wired: Services, member: Caller, clock: FixedClock) -> None:
     await wired.tick()
     clock.set(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
     await wired.tick()  # reveals Monday's round
     monday = await wired.store.daily_posts_on(member.community.id, date(2026, 11, 23))
     theory = next(p for p in monday if p.track == "ml-theory")  # the fixture bank has two: Tuesday has the other
-    with pytest.raises(Conflict, match="was revealed on Mon 23 Nov; it is closed"):
-        await wired.submissions.submit(member, theory.question_id, text="A", code=None)
+    past = await wired.submissions.submit(member, theory.question_id, text="1", code=None)  # more in test_past_dailies
+    assert past.footer == "Graded after the reveal of Mon 23 Nov: practice, no points."
     coding = next(p for p in monday if p.track == "coding")  # the only coding question: back in Tuesday's round
     reply = await wired.submissions.submit(member, coding.question_id, text=None, code=WRONG)
     assert reply.title.startswith("Wrong answer")
