@@ -407,12 +407,13 @@ class Submissions:
         estimate = "Coverage is estimated by looking for each rubric point's key terms in your answer"
         if solved:
             title = f"Answer recorded · {ratio}"
-            body = f"{estimate}; here an answer counts as solved from {bar}%. Peers can vote on answers after the reveal."
+            body = f"{estimate}; here an answer counts as solved from {bar}%." + (
+                "" if ctx.revealed else " Peers can vote on answers after the reveal.")
         elif not final:
             title = f"Not counted yet · {ratio}"
-            body = (f"{estimate}. Here an answer counts as solved from {bar}%, so this one scores nothing yet and is "
-                    "not announced; the points it misses are below. You can revise it once: send the whole improved "
-                    f"answer with /submit {q.id} <answer>. That second try is final.")
+            body = (f"{estimate}. Here an answer counts as solved from {bar}%, so this one does not count yet (no "
+                    "points, no announcement); the points it misses are below. You can revise it once: send the whole "
+                    f"improved answer with /submit {q.id} <answer>. That second try is final.")
         else:
             title = f"Final answer recorded · {ratio}"
             body = (f"{estimate}. It is below this community's bar of {bar}%, so it does not count as solved; this "

@@ -105,6 +105,7 @@ async def test_a_written_answer_after_the_reveal_shows_the_outline_and_is_not_li
     assert after.footer == "Graded after the reveal of Tue 24 Nov: practice, no points."
     outline = (bank.get("conflict-lite").outline or "").strip()
     assert f"**Model outline** (revealed on Tue 24 Nov)\n{outline}" in after.body
+    assert "vote" not in after.body.lower()  # an answer written after the reveal is not put up for votes
     assert await wired.store.total_points(late.member.id) == 0
     listing = await wired.submissions.answers(admin, "conflict-lite")
     assert [f.name.split(" · ")[0] for f in listing.fields] == ["Ada"]  # Bob and Cy wrote after the first reveal
