@@ -17,8 +17,9 @@ Decisions:
   half-time DM says the time really left ("5 min left of 25 min") and is dropped once the session
   is over; the time's-up DM says how long ago time ran out and is dropped when that is more than
   `TIMER_GRACE` (10 min) ago, e.g. after downtime. A finished timer's reminders are never sent.
-- A question that is closed for submissions (`Submissions.open_question`: its answer was revealed
-  in the community and it is not back in the current round) cannot be timed either.
+- A question whose answer was revealed in the community (`Submissions.open_question`: a past daily
+  not back in the current round, or today's after a reveal-time) cannot be timed; /submit still
+  grades it, for no points.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from bot.core.outbox import Stale
 from bot.core.ports import Store
 from bot.core.submissions import Submissions
 
-BUDGET_MIN = {"coding": 25, "ml-coding": 30, "ml-theory": 5, "system-design": 45, "behavioral": 15}
+BUDGET_MIN = {"coding": 25, "ml-coding": 30, "ml-theory": 5, "system-design": 45, "behavioral": 15, "sql": 20}
 TIMER_GRACE = timedelta(minutes=10)  # a time's-up DM later than this after the end is dropped
 
 
