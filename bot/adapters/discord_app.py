@@ -51,7 +51,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
 import discord
 from discord import app_commands
@@ -67,6 +67,7 @@ from bot.core.services import Services
 from bot.core.submissions import MAX_CODE_BYTES, human_size
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PLATFORM = "discord"
 BUTTON_PREFIX = "onsite:"
@@ -95,9 +96,11 @@ CHOICES_MAX = 25
 DESCRIPTION_OPTION_MAX = 100
 
 MAX_ATTACHMENT_BYTES = MAX_CODE_BYTES
-ATTACHMENT_SUFFIXES = (".py", ".txt")
-SLOW_COMMANDS = frozenset({"submit", "admin post-now", "admin pair-now", "feedback"})
-DEFER_AFTER_S = 2.0
+ATTACHMENT_SUFFIXES = (".py", ".txt", ".md")  # code, or a written answer (the core reads either)
+# deferred at once (grading, posting a round, pairing, a DM): checked against the table by a test
+SLOW_COMMANDS = frozenset({"submit", "admin post-now", "admin pair-now", "mock feedback"})
+DEFER_AFTER_S = 2.0  # after Discord created the interaction, whose deadline is 3 s from then
+DONE_PLACEHOLDER = "Done."
 GROUP_DESCRIPTIONS = {
     "admin": "Community settings and rounds (Manage Server)",
     "settings": "Your own settings",
@@ -254,7 +257,7 @@ def render(message: Message, *, guild_id: str | None = None) -> Rendered:
     footer = clip(neutralise(message.footer), FOOTER_MAX) if message.footer else ""
     body = neutralise(message.body.strip())
     if message.code:
-        suffix = "py" if message.code_language == "python" else "txt"
+        suffix = {"python": "py", "sql": "sql"}.get(message.code_language, "txt")
         block = f"```{message.code_language}\n{fence_safe(message.code.rstrip())}\n```"
         joined = f"{body}\n\n{block}".strip()
         if len(joined) <= DESCRIPTION_MAX and len(joined) + len(title or "") + len(footer) <= MESSAGE_EMBED_MAX // 2:
@@ -511,7 +514,19 @@ class OnsiteTree(app_commands.CommandTree):
             text = str(exc) or type(exc).__name__
         client = interaction.client
         if isinstance(client, OnsiteClient):
-            await client.reply(interaction, error(text))
+            await client.reply_safely(interaction, error(text))
+
+
+class NotHere(Exception):
+    """The caller cannot use Onsite where they are (outside a server; a DM button of a server they are not in)."""
+
+
+def defer_delay(interaction: discord.Interaction) -> float:
+    """Seconds left before deferring: DEFER_AFTER_S after Discord created the interaction (its
+    3-second deadline counts from there, whatever our own work took), and never more than
+    DEFER_AFTER_S from now, should our clock run behind Discord's."""
+    age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
+    return max(0.0, min(DEFER_AFTER_S, DEFER_AFTER_S - age))
 
 
 class OnsiteClient(discord.AutoShardedClient):
@@ -540,6 +555,7 @@ class OnsiteClient(discord.AutoShardedClient):
         self.guild_id = guild_id
         self.on_ready_hook = on_ready_hook
         self._started = False
+        self._thinking: dict[int, bool] = {}  # interaction id -> private, while its "thinking..." placeholder waits
         self.tree = OnsiteTree(self)
         self.commands = build_commands(self, self.table)
         for command in self.commands:
@@ -572,8 +588,8 @@ class OnsiteClient(discord.AutoShardedClient):
 
     # -- who is calling ------------------------------------------------------------------------------
 
-    async def context(self, interaction: discord.Interaction, dm_guild: str | None = None) -> Context | None:
-        """The community (this guild) and the member; None, after telling the user, outside a server.
+    async def context(self, interaction: discord.Interaction, dm_guild: str | None = None) -> Context:
+        """The community (this guild) and the member; NotHere (saying why) outside a server.
 
         A button in a DM names its server (`dm_guild`); there the caller must already be a member by
         exact user id (never by a display name, which anyone can set to someone's id), and is never
@@ -589,8 +605,7 @@ class OnsiteClient(discord.AutoShardedClient):
                               if c.platform == PLATFORM and c.external_id == dm_guild), None)
             member = await store.find_member(found.id, str(user.id)) if found is not None else None
             if found is None or member is None or member.external_id != str(user.id):
-                await self.reply(interaction, error("Onsite works inside a server: use its commands there."))
-                return None
+                raise NotHere("Onsite works inside a server: use its commands there.")
             return Context(self.services, Caller(member, found, is_admin=False), self.table, PLATFORM)
         guild = interaction.guild
         name = (guild.name if guild is not None and guild.name else None) or f"Discord server {interaction.guild_id}"
@@ -605,22 +620,69 @@ class OnsiteClient(discord.AutoShardedClient):
     # -- replies -------------------------------------------------------------------------------------
 
     async def reply(self, interaction: discord.Interaction, message: Message, *, ephemeral: bool | None = None) -> None:
-        """Answer an interaction (or follow up a deferred one); never pings anyone."""
+        """Answer an interaction (or follow up a deferred one); never pings anyone.
+
+        Errors are always private. After a "thinking..." defer, Discord gives the message that
+        replaces the placeholder the defer's visibility whatever it asks for: when the reply wants
+        the other one, the placeholder is resolved with a neutral line, the reply goes as a message
+        of its own, and the line is removed."""
         rendered = render(message)
-        private = message.ephemeral if ephemeral is None else ephemeral
+        private = (message.ephemeral or message.is_error) if ephemeral is None else ephemeral
         if not interaction.response.is_done():
             await interaction.response.send_message(**rendered.kwargs(), ephemeral=private)
-        else:
+            return
+        placeholder = self._thinking.pop(interaction.id, None)
+        if placeholder is None or placeholder == private:
             await interaction.followup.send(**rendered.kwargs(), ephemeral=private)
+            return
+        await interaction.edit_original_response(content=DONE_PLACEHOLDER, embeds=[], attachments=[], view=None)
+        await interaction.followup.send(**rendered.kwargs(), ephemeral=private)
+        try:
+            await interaction.delete_original_response()
+        except discord.HTTPException as exc:
+            log.warning("could not remove the placeholder of interaction %s: %s", interaction.id, exc)
 
-    async def run_timed(
-        self, interaction: discord.Interaction, work: Awaitable[Message], *, thinking: bool = True
-    ) -> Message:
-        """Run a command; defer if it is still running close to Discord's 3-second deadline."""
+    async def reply_safely(self, interaction: discord.Interaction, message: Message) -> None:
+        """An answer from an error handler: the interaction may have expired or been answered already.
+        Tries the reply, then a private follow-up; logs what failed and never raises."""
+        try:
+            await self.reply(interaction, message)
+            return
+        except Exception as exc:  # 10062 Unknown interaction, InteractionResponded, a 5xx...
+            first: Exception = exc
+        try:
+            await interaction.followup.send(**render(message).kwargs(), ephemeral=True)
+        except Exception as exc:
+            log.warning("could not answer interaction %s (%s): %s; follow-up: %s", interaction.id,
+                        interaction.type.name, first, exc)
+
+    async def defer(self, interaction: discord.Interaction, *, private: bool, thinking: bool = True) -> None:
+        """Acknowledge now, with the visibility the reply will have (`thinking`: show a placeholder;
+        a button without it answers by editing its message later)."""
+        if interaction.response.is_done():
+            return
+        await interaction.response.defer(ephemeral=private, thinking=thinking)
+        if thinking or interaction.type is discord.InteractionType.application_command:
+            if len(self._thinking) > 10_000:  # answers that never came (a crash mid-command)
+                self._thinking.clear()
+            self._thinking[interaction.id] = private
+
+    async def within_deadline(
+        self, interaction: discord.Interaction, work: Awaitable[T], *, private: bool, thinking: bool = True
+    ) -> T:
+        """Run `work` (which never answers the interaction itself) and defer if it is still running
+        DEFER_AFTER_S after Discord created the interaction, so its 3-second deadline holds."""
         task = asyncio.ensure_future(work)
-        done, _ = await asyncio.wait({task}, timeout=DEFER_AFTER_S)
-        if not done and not interaction.response.is_done():
-            await interaction.response.defer(ephemeral=True, thinking=thinking)
+        done, _ = await asyncio.wait({task}, timeout=defer_delay(interaction))
+        if not done:
+            try:
+                await self.defer(interaction, private=private, thinking=thinking)
+            except Exception:
+                try:  # the work may already have written; let it finish, its answer has nowhere to go
+                    await task
+                except Exception:
+                    log.exception("the work of interaction %s failed too", interaction.id)
+                raise
         return await task
 
     async def deliver(self) -> None:
@@ -633,17 +695,31 @@ class OnsiteClient(discord.AutoShardedClient):
     # -- slash commands ------------------------------------------------------------------------------
 
     async def run_command(self, interaction: discord.Interaction, command: Command, options: Mapping[str, Any]) -> None:
-        ctx = await self.context(interaction)
-        if ctx is None:
+        """A slash command: deferred at once when slow, else by the deadline, as publicly as it replies."""
+        attachment = next((v for v in options.values() if isinstance(v, discord.Attachment)), None)
+        if command.name == "submit" and not options.get("answer") and attachment is None and options.get("id"):
+            await self.open_form(interaction, "submit", str(options["id"]))  # a modal must be the first answer
             return
+        private = not command.public
+        if command.name in SLOW_COMMANDS or attachment is not None:
+            await self.defer(interaction, private=private)
+        reply = await self.within_deadline(interaction, self._command_reply(interaction, command, options, attachment),
+                                           private=private)
+        await self.reply(interaction, reply)
+        await self.deliver()
+
+    async def _command_reply(self, interaction: discord.Interaction, command: Command, options: Mapping[str, Any],
+                             attachment: discord.Attachment | None) -> Message:
+        try:
+            ctx = await self.context(interaction)
+        except NotHere as exc:
+            return error(str(exc))
         raw: dict[str, Any] = {}
-        attachment: discord.Attachment | None = None
         for arg in command.args:
             value = options.get(py_name(arg.name))
             if value is None:
                 continue
             if isinstance(value, discord.Attachment):
-                attachment = value
                 raw[arg.name] = value.filename
             elif isinstance(value, discord.User | discord.Member):
                 raw[arg.name] = await self.member_ref(ctx, value)
@@ -651,16 +727,9 @@ class OnsiteClient(discord.AutoShardedClient):
                 raw[arg.name] = value
         if command.name == "admin setup" and raw.get("setting") == "channel" and raw.get("value"):
             raw["value"] = self.channel_setting(interaction, str(raw["value"]))
-        if command.name == "submit" and not raw.get("answer") and attachment is None and raw.get("id"):
-            await self.open_form(interaction, "submit", str(raw["id"]))
-            return
         if attachment is not None:
             ctx = Context(ctx.services, ctx.caller, ctx.table, PLATFORM, read_file=attachment_reader(attachment))
-        if command.name in SLOW_COMMANDS or attachment is not None:
-            await interaction.response.defer(ephemeral=True, thinking=True)
-        reply = await self.run_timed(interaction, dispatch(ctx, command.name, raw))
-        await self.reply(interaction, reply)
-        await self.deliver()
+        return await dispatch(ctx, command.name, raw)
 
     async def member_ref(self, ctx: Context, user: discord.User | discord.Member) -> str:
         """A chosen user as the core looks members up: their id when known here, else their name."""
@@ -708,21 +777,28 @@ class OnsiteClient(discord.AutoShardedClient):
         modal.stop()  # the submission is handled by custom id in on_interaction, not by this object
 
     async def on_form(self, interaction: discord.Interaction, dm_guild: str | None, name: str, rest: str) -> None:
-        ctx = await self.context(interaction, dm_guild)
-        if ctx is None:
-            return
         try:
             form = form_for(self.services.bank, name, rest)
         except OnsiteError as exc:
             await self.reply(interaction, error(str(exc)))
             return
+        command = self.table.commands.get(form.command)
+        private = command is None or not command.public
+        if form.command in SLOW_COMMANDS:
+            await self.defer(interaction, private=private)
+        reply = await self.within_deadline(interaction, self._form_reply(interaction, dm_guild, form), private=private)
+        await self.reply(interaction, reply)
+        await self.deliver()
+
+    async def _form_reply(self, interaction: discord.Interaction, dm_guild: str | None, form: Form) -> Message:
+        try:
+            ctx = await self.context(interaction, dm_guild)
+        except NotHere as exc:
+            return error(str(exc))
         data: Mapping[str, Any] = interaction.data or {}
         wanted = {f.name for f in form.fields}
         filled = {k: v for k, v in modal_values(data.get("components", [])).items() if k in wanted}
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        reply = await dispatch(ctx, form.command, {**form.fixed, **filled})
-        await self.reply(interaction, reply)
-        await self.deliver()
+        return await dispatch(ctx, form.command, {**form.fixed, **filled})
 
     # -- buttons -------------------------------------------------------------------------------------
 
@@ -738,10 +814,7 @@ class OnsiteClient(discord.AutoShardedClient):
                 await self.on_form(interaction, form.group(1), form.group(2), form.group(3))
         except Exception:
             log.exception("interaction %s failed", custom_id)
-            try:
-                await self.reply(interaction, error("Something went wrong on our side; it has been logged."))
-            except discord.HTTPException:
-                pass
+            await self.reply_safely(interaction, error("Something went wrong on our side; it has been logged."))
 
     async def on_button(
         self, interaction: discord.Interaction, action: str, value: str, *, dm_guild: str | None = None
@@ -750,25 +823,29 @@ class OnsiteClient(discord.AutoShardedClient):
             name, _, rest = value.partition(" ")
             await self.open_form(interaction, name, rest, dm_guild=dm_guild)
             return
-        ctx = await self.context(interaction, dm_guild)
-        if ctx is None:
-            return
         if action == "discuss":
-            await self.discuss(interaction)
+            await self.reply(interaction, await self.within_deadline(interaction, self.discuss(interaction, dm_guild),
+                                                                     private=True))
             return
-        if self.updates_in_place(interaction, action):
-            reply = await self.run_timed(interaction, dispatch_line(ctx, f"/{action} {value}"), thinking=False)
-            if not reply.is_error and not reply.ephemeral and {b.action for b in reply.buttons} == {action}:
-                rendered = render(reply)
-                if interaction.response.is_done():
-                    await interaction.edit_original_response(**rendered.kwargs(edit=True))
-                else:
-                    await interaction.response.edit_message(**rendered.kwargs(edit=True))
-                return
-        else:
-            reply = await self.run_timed(interaction, dispatch_line(ctx, f"/{action} {value}"))
+        in_place = self.updates_in_place(interaction, action)
+        reply = await self.within_deadline(interaction, self._line_reply(interaction, dm_guild, f"/{action} {value}"),
+                                           private=True, thinking=not in_place)
+        if in_place and not reply.is_error and not reply.ephemeral and {b.action for b in reply.buttons} == {action}:
+            rendered = render(reply)
+            if interaction.response.is_done():
+                await interaction.edit_original_response(**rendered.kwargs(edit=True))
+            else:
+                await interaction.response.edit_message(**rendered.kwargs(edit=True))
+            return
         await self.reply(interaction, reply, ephemeral=True)
         await self.deliver()
+
+    async def _line_reply(self, interaction: discord.Interaction, dm_guild: str | None, line: str) -> Message:
+        try:
+            ctx = await self.context(interaction, dm_guild)
+        except NotHere as exc:
+            return error(str(exc))
+        return await dispatch_line(ctx, line)
 
     @staticmethod
     def updates_in_place(interaction: discord.Interaction, action: str) -> bool:
@@ -787,11 +864,15 @@ class OnsiteClient(discord.AutoShardedClient):
         origin = message.interaction_metadata
         return origin is None or origin.user.id == interaction.user.id
 
-    async def discuss(self, interaction: discord.Interaction) -> None:
+    async def discuss(self, interaction: discord.Interaction, dm_guild: str | None = None) -> Message:
+        """The thread of the clicked post, opened on first use."""
+        try:
+            await self.context(interaction, dm_guild)
+        except NotHere as exc:
+            return error(str(exc))
         message = interaction.message
         if message is None:
-            await self.reply(interaction, error("This post has no discussion."))
-            return
+            return error("This post has no discussion.")
         thread = message.thread
         thread_id = thread.id if thread is not None else None
         if thread_id is None:
@@ -802,11 +883,9 @@ class OnsiteClient(discord.AutoShardedClient):
             except discord.HTTPException as exc:
                 if exc.code != 160004:
                     channel = getattr(message.channel, "name", "this channel")
-                    await self.reply(interaction, error(
-                        f"I could not open a thread: an admin must give me Create Public Threads in #{channel}."))
-                    return
+                    return error(f"I could not open a thread: an admin must give me Create Public Threads in #{channel}.")
                 thread_id = message.id
-        await self.reply(interaction, Message(body=f"Discuss it in <#{thread_id}>.", ephemeral=True))
+        return Message(body=f"Discuss it in <#{thread_id}>.", ephemeral=True)
 
 
 def build_modal(form: Form, custom_id: str) -> discord.ui.Modal:
@@ -863,7 +942,7 @@ def attachment_reader(attachment: discord.Attachment) -> Callable[[str, int], Aw
     async def read(_ref: str, max_bytes: int) -> str:
         limit = min(max_bytes, MAX_ATTACHMENT_BYTES)
         if not attachment.filename.lower().endswith(ATTACHMENT_SUFFIXES):
-            raise UsageError(f"{attachment.filename} is not a .py or .txt file.")
+            raise UsageError(f"{attachment.filename} is not a {', '.join(ATTACHMENT_SUFFIXES)} file.")
         if attachment.size > limit:
             raise UsageError(f"{attachment.filename} is {human_size(attachment.size)}; the limit is {human_size(limit)}.")
         try:
@@ -925,7 +1004,7 @@ def slash_command(
         ))
         help_text = arg.help
         if arg.kind == "file":
-            help_text = f"{arg.help} (.py or .txt, up to {human_size(MAX_ATTACHMENT_BYTES)})"
+            help_text = f"{arg.help}; up to {human_size(MAX_ATTACHMENT_BYTES)}"
         descriptions[pname] = clip(help_text, DESCRIPTION_OPTION_MAX)
         if pname != arg.name:
             renames[pname] = arg.name

@@ -81,6 +81,9 @@ class Command:
     admin: bool = False
     platforms: frozenset[str] | None = None  # None: everywhere
     examples: tuple[str, ...] = ()
+    # the reply is for everyone in the channel (errors still private): a platform that must decide a
+    # reply's visibility before it is ready (Discord's deferred answers) decides it from this
+    public: bool = False
 
     @property
     def usage(self) -> str:
@@ -725,6 +728,7 @@ def core_table() -> CommandTable:
             cmd_daily,
             (track,),
             examples=("/daily", "/daily ml-theory"),
+            public=True,
         )
     )
     table.add(
@@ -734,6 +738,7 @@ def core_table() -> CommandTable:
             cmd_question,
             (Arg("id", "the question id shown with every question", required=True, kind="question"),),
             examples=("/question softmax-rows-stable",),
+            public=True,
         )
     )
     table.add(
@@ -747,6 +752,7 @@ def core_table() -> CommandTable:
                 Arg("page", "page number", kind="int", flag=True),
             ),
             examples=("/leaderboard", "/leaderboard month coding", "/leaderboard all --page 2"),
+            public=True,
         )
     )
     table.add(
@@ -877,6 +883,7 @@ def core_table() -> CommandTable:
             cmd_stats,
             (Arg("member", "a member's name", kind="member"),),
             examples=("/stats", "/stats alice"),
+            public=True,
         )
     )
     # issue 9: study plans, practice, timed attempts, STAR stories, picture cards
@@ -916,7 +923,7 @@ def core_table() -> CommandTable:
                 cmd_card_stats, (Arg("member", "a member's name", kind="member"),), examples=("/card stats",)),
         Command("card leaderboard", "The leaderboard as a picture.", cmd_card_leaderboard,
                 (Arg("period", "week (default), month or all", kind="choice", choices=PERIODS), track),
-                examples=("/card leaderboard month",)),
+                examples=("/card leaderboard month",), public=True),
     ):
         table.add(command)
     return table
