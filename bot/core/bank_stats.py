@@ -16,7 +16,8 @@ right answers to their essential claim must not swap one tell for the opposite o
 reason the report shows where the correct option ranks by length (1 + the number of options strictly
 longer than it), so "pick the second longest" shows up too.
 
-A rate above `TELL_LIMIT` is a tell: with five options, chance is 20%.
+A rate above `TELL_LIMIT` is a tell (with five options, chance is 20%): the report warns about it, and
+tests/core/test_bank_stats.py keeps the real bank's longest and most-hedged rates within it.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def report_lines(questions: Iterable[Question]) -> list[str]:
     lines.append("  answer letters: " + ", ".join(f"{k} {v}" for k, v in sorted(total.letters.items())))
     ranks = ", ".join(f"{r}: {n}" for r, n in sorted(total.length_ranks.items()))
     lines.append(f"  length rank of the correct option (1 = longest): {ranks}")
-    for name, label in (("longest", "longest"), ("hedged", "most hedged")):
+    for name, label in (("longest", "longest"), ("hedged", "most hedged"), ("shortest", "shortest")):
         if total.rate(name) > TELL_LIMIT:
             lines.append(
                 f"warning: the correct option is the {label} in {total.rate(name):.0%} of choice questions "

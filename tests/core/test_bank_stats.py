@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import main
-from bot.core.bank_stats import choice_tells, hedge_score, report_lines
+from bot.core.bank import Bank
+from bot.core.bank_stats import TELL_LIMIT, choice_tells, hedge_score, report_lines
 from bot.core.models import Question
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,8 +79,11 @@ def test_report_warns_above_the_limit_only() -> None:
     assert lines[0].startswith("choice questions: 3")
     assert any(line.startswith("warning: the correct option is the longest in 100%") for line in lines)
     assert any(line.startswith("warning: the correct option is the most hedged in 100%") for line in lines)
-    fair = [choice("a", ["x", "longer"], "B"), choice("b", ["longer", "x"], "B"), choice("c", ["x", "longer"], "A")]
+    fair = [choice("a", ["x", "longer", "mid"], "B"), choice("b", ["longer", "x", "mid"], "C"),
+            choice("c", ["x", "longer", "mid"], "A")]  # one longest, one middle, one shortest
     assert not any(line.startswith("warning") for line in report_lines(fair))  # 1/3 = 33% is within 35%
+    shortest = [choice(f"s{i}", ["a longer wrong one", "ok", "another wrong one"], "B") for i in range(2)]
+    assert any(line.startswith("warning: the correct option is the shortest in 100%") for line in report_lines(shortest))
     assert report_lines([numeric("n")]) == ["choice questions: none"]
     assert all(line.strip() for line in report_lines(telling))  # no blank lines (the stats table is parsed by line)
 
@@ -91,3 +95,11 @@ def test_stats_command_prints_the_rates(capsys: pytest.CaptureFixture[str]) -> N
     assert "choice questions: 1; the correct option is (strictly, ties count as no):" in out
     assert any(line.split()[:2] == ["longest:", "1/1"] for line in out)
     assert any(line.startswith("warning: the correct option is the longest in 100%") for line in out)
+
+
+def test_the_real_bank_has_no_length_or_hedging_tell() -> None:
+    total, _ = choice_tells(Bank.load(REPO / "questions"))
+    assert total.questions >= 76
+    rates = {name: round(total.rate(name), 3) for name in ("longest", "hedged", "shortest")}
+    assert total.rate("longest") <= TELL_LIMIT, f"'pick the longest' scores {rates['longest']:.0%}: {rates}"
+    assert total.rate("hedged") <= TELL_LIMIT, f"'pick the most hedged' scores {rates['hedged']:.0%}: {rates}"
