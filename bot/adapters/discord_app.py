@@ -61,7 +61,7 @@ from bot.core.commands import Command, CommandTable, Context, core_table, dispat
 from bot.core.errors import NotFound, OnsiteError, UsageError
 from bot.core.forms import form_for
 from bot.core.messages import Form, Message, error
-from bot.core.models import Caller, Community, Member
+from bot.core.models import Caller, Community, Member, OutboxItem
 from bot.core.ports import DeliveryError
 from bot.core.services import Services
 from bot.core.submissions import MAX_CODE_BYTES, human_size
@@ -332,6 +332,11 @@ def channel_ref(value: str) -> int | None:
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 20 else None
 
 
+# what a discord.py request can raise: RateLimited (a limit longer than max_ratelimit_timeout, or a
+# request halted before it was made) is not an HTTPException and carries Discord's retry_after
+DISCORD_ERRORS = (discord.HTTPException, discord.RateLimited)
+
+
 def delivery_error(exc: Exception, where: str) -> Exception:
     """discord.py errors as the core's DeliveryError: permanent when an admin must fix something."""
     if isinstance(exc, discord.Forbidden):
@@ -370,7 +375,7 @@ class DiscordChat:
             if channel is None:
                 try:
                     channel = await self.client.fetch_channel(channel_id)
-                except discord.HTTPException as exc:
+                except DISCORD_ERRORS as exc:
                     raise delivery_error(exc, f"#{ref}") from exc
         else:
             guild = self.client.get_guild(guild_id)
@@ -378,7 +383,7 @@ class DiscordChat:
                 try:
                     found = [c for c in await (await self.client.fetch_guild(guild_id)).fetch_channels()
                              if isinstance(c, discord.TextChannel) and c.name == ref.lstrip("#")]
-                except discord.HTTPException as exc:
+                except DISCORD_ERRORS as exc:
                     raise delivery_error(exc, f"#{ref}") from exc
                 channel = found[0] if found else None
             else:
@@ -408,7 +413,7 @@ class DiscordChat:
     async def post(self, community: Community, channel: str, message: Message, *, key: str = "") -> str:
         """Post in a channel, or in a pair space (`thread:<id>`, or `dm:<user ids>` when it fell back to DMs)."""
         if channel.startswith("dm:"):
-            return await self._post_to_dms(community, channel, message)
+            return await self._post_to_dms(community, channel, message, key)
         target = await self._channel(community, channel)
         rendered = render(message)
         wants_thread = isinstance(target, discord.TextChannel) and any(b.action == "discuss" for b in message.buttons)
@@ -419,29 +424,38 @@ class DiscordChat:
             raise DeliveryError(f"missing permission {', '.join(lacking)} in #{target.name}", permanent=True)
         try:
             sent = await target.send(**rendered.kwargs(), nonce=post_nonce(key or f"{community.id}:{channel}", message))
-        except discord.HTTPException as exc:
+        except DISCORD_ERRORS as exc:
             raise delivery_error(exc, f"#{target.name}") from exc
         # The message is out: from here on nothing may raise, or the outbox would post it again.
         if wants_thread:
             await self._open_thread(sent, message.title)
         return str(sent.id)
 
-    async def _post_to_dms(self, community: Community, ref: str, message: Message) -> str:
-        """A pair space that fell back to DMs: the message goes to each of its members."""
-        for user_id in [int(u) for u in ref.removeprefix("dm:").split(",") if u.isdigit()]:
-            try:
-                user = self.client.get_user(user_id) or await self.client.fetch_user(user_id)
-                await user.send(**render(message, guild_id=community.external_id).kwargs())
-            except discord.HTTPException as exc:
-                raise delivery_error(exc, f"member {user_id}") from exc
+    async def _post_to_dms(self, community: Community, ref: str, message: Message, key: str) -> str:
+        """A pair space that fell back to DMs: one outbox row per member (`<key>:dm:<member id>`), so
+        each DM carries its own nonce and is retried on its own, and one member's closed DMs stop no
+        one else. Written once (a retry of the space row finds the keys taken) and sent at once."""
+        if not isinstance(self.client, OnsiteClient):
+            raise DeliveryError("a pair space as DMs needs the Onsite client", permanent=True)
+        services = self.client.services
+        items = []
+        for user_id in [u for u in ref.removeprefix("dm:").split(",") if u.isdigit()]:
+            member = await services.store.find_member(community.id, user_id)
+            if member is None or member.external_id != user_id:
+                log.warning("pair space %s: member %s is no longer in %s", ref, user_id, community.name)
+                continue
+            items.append(OutboxItem(community_id=community.id, key=f"{key or ref}:dm:{member.id}", purpose="dm",
+                                    member_id=member.id, message=message))
+        await services.store.enqueue(items, now=services.clock.now())
+        self.client.deliver_soon()
         return ref
 
     async def _open_thread(self, sent: discord.Message, title: str) -> int | None:
         try:
             thread = await sent.create_thread(name=clip(title or "Discussion", THREAD_NAME_MAX),
                                               auto_archive_duration=1440)
-        except discord.HTTPException as exc:
-            if exc.code == 160004:  # a thread already exists for this message: it has the message's id
+        except DISCORD_ERRORS as exc:
+            if isinstance(exc, discord.HTTPException) and exc.code == 160004:  # it exists: it has the message's id
                 return sent.id
             log.warning("could not open a thread on message %s: %s", sent.id, exc)
             return None
@@ -456,10 +470,13 @@ class DiscordChat:
         try:
             user = self.client.get_user(user_id) or await self.client.fetch_user(user_id)
             await user.send(**render(message, guild_id=guild_id).kwargs(), nonce=post_nonce(key or member.external_id, message))
-        except discord.HTTPException as exc:
+        except DISCORD_ERRORS as exc:
             raise delivery_error(exc, member.display_name) from exc
 
     async def open_pair_space(self, community: Community, members: Sequence[Member], title: str) -> str:
+        """A private thread in the community's channel with the members added; DMs (a `dm:` ref) when
+        there is no channel or no permission. A rate limit or an outage raises instead, so the
+        outbox opens the space later rather than settling for DMs."""
         try:
             if not community.channel:
                 raise LookupError("no channel")
@@ -469,8 +486,11 @@ class DiscordChat:
             lacking = self.missing(channel, ["view_channel", "create_private_threads", "send_messages_in_threads"])
             if lacking:
                 raise PermissionError(", ".join(lacking))
-            thread = await channel.create_thread(name=clip(title, THREAD_NAME_MAX), type=discord.ChannelType.private_thread,
-                                                 invitable=False, auto_archive_duration=10080)
+            try:
+                thread = await channel.create_thread(name=clip(title, THREAD_NAME_MAX), invitable=False,
+                                                     type=discord.ChannelType.private_thread, auto_archive_duration=10080)
+            except DISCORD_ERRORS as exc:
+                raise delivery_error(exc, f"#{channel.name}") from exc
             users = [discord.Object(int(m.external_id)) for m in members]
             for user in users:
                 await thread.add_user(user)
@@ -478,6 +498,10 @@ class DiscordChat:
             await thread.send(f"{mentions} your private space for this round's mock interview.",
                               allowed_mentions=discord.AllowedMentions(users=users, everyone=False, roles=False))
             return f"thread:{thread.id}"
+        except DeliveryError as exc:
+            if not exc.permanent:
+                raise
+            log.info("pair space %r as DMs: %s", title, exc)
         except Exception as exc:  # no channel, no permission, or Discord refused: fall back to DMs
             log.info("pair space %r as DMs: %s", title, exc)
         # The outbox posts the group's introduction into the space: here, to each member by DM.
@@ -556,6 +580,7 @@ class OnsiteClient(discord.AutoShardedClient):
         self.on_ready_hook = on_ready_hook
         self._started = False
         self._thinking: dict[int, bool] = {}  # interaction id -> private, while its "thinking..." placeholder waits
+        self._background: set[asyncio.Task[None]] = set()
         self.tree = OnsiteTree(self)
         self.commands = build_commands(self, self.table)
         for command in self.commands:
@@ -684,6 +709,13 @@ class OnsiteClient(discord.AutoShardedClient):
                     log.exception("the work of interaction %s failed too", interaction.id)
                 raise
         return await task
+
+    def deliver_soon(self) -> None:
+        """Deliver in the background what a delivery itself enqueued (a pair space's DMs), rather than
+        at the next scheduler tick."""
+        task = asyncio.get_running_loop().create_task(self.deliver())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def deliver(self) -> None:
         """What the command enqueued (announcements, posts) goes out after the member's own reply."""
@@ -880,8 +912,12 @@ class OnsiteClient(discord.AutoShardedClient):
             try:
                 thread_id = (await message.create_thread(name=clip(title, THREAD_NAME_MAX),
                                                          auto_archive_duration=1440)).id
+            except discord.RateLimited as exc:
+                return error(f"Discord is rate limiting new threads; try again in {exc.retry_after:.0f} s.")
             except discord.HTTPException as exc:
                 if exc.code != 160004:
+                    if not isinstance(exc, discord.Forbidden):
+                        return error("Discord did not open the thread; try again in a minute.")
                     channel = getattr(message.channel, "name", "this channel")
                     return error(f"I could not open a thread: an admin must give me Create Public Threads in #{channel}.")
                 thread_id = message.id

@@ -567,7 +567,9 @@ async def settle(limit_s: float = 10.0) -> list[BaseException]:
 class TransportResponse:
     """An aiohttp response as discord.py's HTTPClient reads it: status, reason, headers, text."""
 
-    def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None, *,
+                 delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s  # how long Discord takes to answer
         self.status = status
         self.reason = {200: "OK", 204: "No Content", 429: "Too Many Requests", 503: "Service Unavailable"}.get(status, "")
         self.headers = CIMultiDict({"Content-Type": "application/json", **(headers or {})})
@@ -577,6 +579,7 @@ class TransportResponse:
         return self._text
 
     async def __aenter__(self) -> TransportResponse:
+        await asyncio.sleep(self.delay_s)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -713,6 +716,8 @@ async def make_bot(store: Store, bank: Bank, clock: FixedClock, grader: Any, mon
         fake = Transport(recorder)
         monkeypatch.delattr(client.http, "request")  # discord.py's own again
         monkeypatch.setattr(client.http, "_HTTPClient__session", fake)
+        client.http._global_over = asyncio.Event()  # what static_login sets up
+        client.http._global_over.set()
     services = Services.build(store, bank, clock, chat=DiscordChat(client), grader=grader)
     client.attach(services)
     bot = Bot(client, recorder, services, store, bank, clock, grader, transport=fake)

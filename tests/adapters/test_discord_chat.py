@@ -183,7 +183,8 @@ async def test_pair_space_falls_back_to_dms_without_the_permission(bot: dp.Bot) 
     ref = await chat(bot).open_pair_space(c, pair, "Mock interview · alice & bob")
     assert ref == f"dm:{dp.ALICE},{dp.BOB}" and not bot.http.matching("POST", r"/threads$")
     await chat(bot).post(c, ref, Message(title="Mock interview · alice & bob", body="Say hi.",
-                                         buttons=(Button("We met", "mock checkin", "met"),)))
+                                         buttons=(Button("We met", "mock checkin", "met"),)), key="space:1:1")
+    await dp.settle()  # one outbox row per member, delivered at once
     assert len(bot.http.matching("POST", r"^/users/@me/channels$")) == 2
     sent = bot.http.matching("POST", r"^/channels/\d+/messages$")
     assert len(sent) == 2 and all("Say hi." in dp.text_of(s.payload) for s in sent)
