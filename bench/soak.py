@@ -40,7 +40,8 @@ Checks (each a line in `SoakResult.problems()`; the CI test asserts the list is 
   points, solves and the hidden flag; no standing row without ledger rows behind it;
 - no grading job is left open (every verdict, refusal or judge fault finishes its job);
 - every outbox row that is due was delivered (none failed; reminders scheduled after the end may
-  wait, and a timed attempt's reminders are cancelled when it ends); the chat saw each delivered
+  wait, a timed attempt's reminders are cancelled when it ends, and a reminder found stale when it
+  falls due is dropped, see bot/core/outbox.py); the chat saw each delivered
   row's key exactly once and no other key;
 - memory stays flat: RSS after warm-up (a quarter of the slots) and at the end differ by less than
   `MEMORY_BOUND_MB` (see there for why that bound).
@@ -627,6 +628,7 @@ def check_database(path: Path, result: SoakResult, now: datetime) -> None:
 
         for state, n in conn.execute(
             "SELECT CASE WHEN sent_at IS NOT NULL THEN 'sent' WHEN last_error LIKE 'cancelled:%' THEN 'cancelled'"
+            " WHEN last_error LIKE 'dropped:%' THEN 'dropped'"
             " WHEN failed_at IS NOT NULL THEN 'failed'"
             " WHEN not_before > ? THEN 'scheduled' ELSE 'pending' END, COUNT(*) FROM outbox GROUP BY 1",
             (iso(now),),
@@ -635,7 +637,7 @@ def check_database(path: Path, result: SoakResult, now: datetime) -> None:
         result.sent_keys = {r[0] for r in conn.execute("SELECT key FROM outbox WHERE sent_at IS NOT NULL")}
         result.failed_rows = [f"{k} ({purpose}): {err}" for k, purpose, err in conn.execute(
             "SELECT key, purpose, last_error FROM outbox WHERE sent_at IS NULL AND failed_at IS NOT NULL"
-            " AND last_error NOT LIKE 'cancelled:%'")]
+            " AND last_error NOT LIKE 'cancelled:%' AND last_error NOT LIKE 'dropped:%'")]
         result.open_jobs = conn.execute("SELECT COUNT(*) FROM grading_jobs WHERE finished_at IS NULL").fetchone()[0]
         for table in ("communities", "members", "submissions", "points_ledger", "standings", "daily_posts",
                       "outbox", "mock_rounds", "mock_pairs", "stories", "study_plans", "timers"):
