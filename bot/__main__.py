@@ -28,8 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     console.add_argument("--as", dest="name", metavar="NAME", help="your name in the local community")
     console.add_argument("--json", action="store_true", help="print every message as one JSON object per line")
 
-    sub.add_parser("discord", help="run on Discord (needs DISCORD_TOKEN)")
-    slack = sub.add_parser("slack", help="run on Slack (needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN)")
+    discord = sub.add_parser("discord", help="run on Discord (needs DISCORD_TOKEN)")
+    discord.add_argument("--sync", action="store_true",
+                         help="register the slash commands with Discord at start even if they have not changed")
+    slack = sub.add_parser("slack", help="run on Slack (SLACK_BOT_TOKEN and SLACK_APP_TOKEN, or the OAuth "
+                                         "install flow with --http: see README)")
     slack.add_argument("--http", type=int, metavar="PORT", help="HTTP mode on PORT instead of Socket Mode")
 
     questions = sub.add_parser("questions", help="check or count the question bank")
@@ -131,10 +134,10 @@ async def _backup(source: Path, target: Path, *, force: bool) -> dict[str, Any]:
         await store.close()
 
 
-async def cmd_console(settings: Settings, name: str | None, as_json: bool) -> int:
-    from bot.adapters.console import run_console
+def cmd_console(settings: Settings, name: str | None, as_json: bool) -> int:
+    from bot.adapters.console import console_main
 
-    return await run_console(settings, name=name, as_json=as_json)
+    return console_main(settings, name=name, as_json=as_json)  # the prompt needs the main thread (Ctrl-C)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -161,21 +164,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "db":
             return asyncio.run(cmd_migrate(settings))
         if args.command == "console":
-            return asyncio.run(cmd_console(settings, args.name, args.json))
+            return cmd_console(settings, args.name, args.json)
         if args.command == "discord":
             settings.require("discord_token")
             from bot.adapters.discord_app import run_discord
             from bot.app import refuse_weak_judge
 
             refuse_weak_judge(settings)
-            return asyncio.run(run_discord(settings))
+            return asyncio.run(run_discord(settings, sync=args.sync))
         if args.command == "slack":
-            if args.http is not None:
-                settings.require("slack_bot_token", "slack_signing_secret")
-            else:
-                settings.require("slack_bot_token", "slack_app_token")
-            from bot.adapters.slack_app import run_slack
+            from bot.adapters.slack_app import check_slack_settings, run_slack
             from bot.app import refuse_weak_judge
+
+            check_slack_settings(settings, http=args.http is not None)  # one token, or the OAuth flow
 
             refuse_weak_judge(settings)
             return asyncio.run(run_slack(settings, http_port=args.http))

@@ -1,13 +1,28 @@
 """The embedded default: a local community in the terminal, with no tokens and no network.
 
 - On a terminal: a prompt with line editing and history (readline), replies rendered readably.
+  readline runs in the main thread, so Ctrl-C reaches it: it drops the line being typed (or the
+  code block being pasted) and shows a new prompt; Ctrl-D on an empty prompt (or /quit) leaves. The
+  bot itself runs on an event loop in a second thread, so scheduled posts still print while the
+  prompt waits. Ctrl-C while a command runs does not stop it (its writes are never cut in half).
 - When stdin is not a terminal: one command per line (blank lines and `#` comments skipped), every
   reply printed, exit 0 at end of input. Each command finishes before the next line is read.
+- Pasted code: a line whose text after the command opens a ``` fence (`/submit ID ```python`) goes
+  on until the line that closes it (a line ending in ```), on a terminal with a `... ` prompt; the
+  lines in between (blank lines and `#` comments included) are the command's free-text argument, as
+  they are. A fence still open at the end of the input is an error and nothing of it runs; a block
+  with no command in front of it is refused whole, never run line by line. A whole remainder in
+  single-line fences (```code``` or `B`) is what is inside them.
 - `--json`: every message as one JSON object per line: the `Message` fields plus `to` (`reply`,
   `channel:#name`, `dm:NAME` or `space:REF`).
-- The console's own user, before any `/as`, is the community's admin; `/as NAME` acts as another
-  member (created on first use, an ordinary member). `/admin clock ISO-TIME` moves the clock the
-  whole core reads; a time without an offset is read in the community's timezone.
+- The console's own user (`--as NAME`, else the login name) is the local community's admin for that
+  run only: at start it becomes the admin and whoever was the admin of an earlier run is an ordinary
+  member again (a note on stderr says so when `--as` chose the admin; on a terminal the banner does).
+  `/as NAME` acts as another member (created on first use, an ordinary member; switching back to the
+  run's own user gives the admin rights back). Names are matched case-insensitively and a switch
+  never renames anyone: the stored display name stays (an erased member's name comes back).
+  `/admin clock ISO-TIME` moves the clock the whole core reads; a time without an offset is read in
+  the community's timezone.
 """
 
 from __future__ import annotations
@@ -16,9 +31,11 @@ import asyncio
 import json
 import os
 import re
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -32,6 +49,7 @@ from bot.core.errors import Conflict, NotFound, UsageError
 from bot.core.messages import Message, error
 from bot.core.models import Caller, Community, Member
 from bot.core.ports import Grader
+from bot.core.privacy import ERASED_NAME
 from bot.core.submissions import human_size
 
 PLATFORM = "console"
@@ -90,13 +108,16 @@ class Output:
         self.stream = stream
         self.as_json = as_json
         self.color = color
+        self._lock = threading.Lock()  # on a terminal, the prompt's thread and the bot's both print
 
     def emit(self, message: Message, where: str = "reply") -> None:
         if self.as_json:
-            self.stream.write(json.dumps({"to": where, **message.to_dict()}, ensure_ascii=False) + "\n")
+            text = json.dumps({"to": where, **message.to_dict()}, ensure_ascii=False) + "\n"
         else:
-            self.stream.write(render_text(message, where=where, color=self.color) + "\n\n")
-        self.stream.flush()
+            text = render_text(message, where=where, color=self.color) + "\n\n"
+        with self._lock:
+            self.stream.write(text)
+            self.stream.flush()
 
 
 class ConsoleChat:
@@ -150,6 +171,47 @@ def _read_local_file(path: str, max_bytes: int) -> str:
         raise UsageError(f"{path} is not UTF-8 text.") from None
 
 
+FENCE = "```"
+_LANGUAGE = re.compile(r"[A-Za-z0-9_+-]*")
+QUIT = ("/quit", "/exit", "quit", "exit")
+
+
+def fence_opening(line: str) -> tuple[str, str] | None:
+    """`/submit ID ```python`: the command in front of a fence left open, and what follows the fence on
+    that line when it is code rather than a language tag; None when the line opens no block."""
+    text = line.rstrip("\r\n")
+    if text.count(FENCE) % 2 == 0 or text.lstrip().startswith("#"):
+        return None
+    at = text.rindex(FENCE)
+    after = text[at + len(FENCE):]
+    return text[:at].strip(), "" if _LANGUAGE.fullmatch(after.strip()) else after
+
+
+def fence_closing(line: str) -> str | None:
+    """The code on a line that closes a block (a line ending in ```), or None when it does not close it."""
+    text = line.rstrip()
+    return text[: -len(FENCE)] if text.endswith(FENCE) else None
+
+
+def unclosed(opening: str, number: int | None = None) -> Message:
+    where = f" opened on line {number}" if number is not None else ""
+    return error(f"The code block{where} ({opening.strip()[:80]}) was never closed with ```; nothing was run.")
+
+
+def read_block(first: str, lines: Iterator[str]) -> str | None:
+    """The lines of a block up to its closing fence (the fence's own line included when it holds code);
+    None when the lines end first."""
+    body = [first] if first else []
+    for line in lines:
+        closing = fence_closing(line)
+        if closing is not None:
+            if closing.strip():
+                body.append(closing)
+            return "\n".join(body)
+        body.append(line.rstrip("\r\n"))
+    return None
+
+
 class Console:
     """One local community and the member typing into it."""
 
@@ -157,6 +219,8 @@ class Console:
         self.app = app
         self.output = output
         self.founder = (name or default_name()).strip()
+        self.founder_chosen = name is not None  # --as NAME: the run's admin was chosen on the command line
+        self.founder_id: int | None = None
         self.caller: Caller | None = None
         self.watermark = app.services.clock.now()
         self.catch_up = False
@@ -165,7 +229,7 @@ class Console:
     # -- set-up ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Create (or open) the local community and make the console's own user its admin."""
+        """Create (or open) the local community and make the console's own user its admin for this run."""
         settings = self.app.settings
         store = self.app.services.store
         now = self.app.services.clock.now()
@@ -173,11 +237,30 @@ class Console:
             PLATFORM, COMMUNITY_ID, "Local community", now=now, timezone=settings.timezone,
             post_time=settings.post_time, channel="daily",
         )
-        member = await store.ensure_member(community.id, self.founder.lower(), self.founder, now=now, is_admin=True)
+        member = await self._member_named(community, self.founder)
+        # admin for this run only: the stored flag (who gets the bot's admin DMs) follows the run
+        for other in await store.admins(community.id):
+            if other.id != member.id:
+                await store.update_member(other.id, is_admin=False)
         if not member.is_admin:
             member = await store.update_member(member.id, is_admin=True)
+        self.founder_id = member.id
         self.caller = Caller(member, community, is_admin=True)
         self.watermark = now
+
+    def admin_note(self) -> str:
+        assert self.caller is not None
+        return (f"{self.caller.member.display_name} is the admin of {self.caller.community.name} for this console "
+                "run only; /as NAME acts as an ordinary member.")
+
+    async def _member_named(self, community: Community, name: str) -> Member:
+        """The member of that name (any case), created on first use; an existing one is never renamed."""
+        store = self.app.services.store
+        key = name.lower()
+        found = await store.find_member(community.id, key)
+        if found is not None and found.external_id == key and found.display_name != ERASED_NAME:
+            name = found.display_name
+        return await store.ensure_member(community.id, key, name, now=self.app.services.clock.now())
 
     async def _refresh_caller(self) -> Caller:
         """The caller as stored now: settings, names and an erasure change between commands."""
@@ -216,13 +299,13 @@ class Console:
         name = args["name"].lstrip("@")
         if not name or len(name) > 64 or any(c in name for c in "\n\t"):
             raise UsageError("A member name is 1 to 64 characters on one line.")
-        store = self.app.services.store
-        member = await store.ensure_member(
-            ctx.caller.community.id, name.lower(), name, now=self.app.services.clock.now()
-        )
-        self.caller = Caller(member, ctx.caller.community, is_admin=member.is_admin)
-        role = "an admin" if member.is_admin else "a member"
-        return Message(body=f"You are now {member.display_name}, {role} of {ctx.caller.community.name}.")
+        member = await self._member_named(ctx.caller.community, name)
+        is_admin = member.id == self.founder_id
+        self.caller = Caller(member, ctx.caller.community, is_admin=is_admin)
+        community = ctx.caller.community.name
+        if is_admin:
+            return Message(body=f"You are now {member.display_name}, the admin of {community} for this console run.")
+        return Message(body=f"You are now {member.display_name}, a member of {community}.")
 
     async def _cmd_clock(self, ctx: Context, args: Mapping[str, Any]) -> Message:
         clock = self.app.services.clock
@@ -243,15 +326,21 @@ class Console:
 
     # -- running ---------------------------------------------------------------------------------
 
-    async def handle(self, line: str) -> Message | None:
-        """Run one line and print its reply; blank lines and comments do nothing."""
+    async def handle(self, line: str, block: str | None = None) -> Message | None:
+        """Run one line (with the code block pasted after it) and print its reply; blank lines and
+        comments do nothing."""
         text = line.strip()
-        if not text or text.startswith("#"):
+        if block is None and (not text or text.startswith("#")):
             return None
+        if block is not None and not text:
+            reply = error("A code block needs a command in front of it, on the fence's line: "
+                          "/submit <id> ```python; nothing was run.")
+            self.output.emit(reply)
+            return reply
         caller = await self._refresh_caller()
         ctx = Context(self.app.services, caller, self.table, PLATFORM, read_local_file)
         try:
-            reply = await dispatch_line(ctx, text)
+            reply = await dispatch_line(ctx, text, block=block)
         except Exception:  # a bug of ours: the member gets a short reply, the traceback goes to a file
             reply = error(f"Something went wrong on our side; the details are in {self._log_crash(text)}. "
                           "Please try again.")
@@ -287,54 +376,146 @@ class Console:
             await self._safe_tick()
 
     async def run_script(self, lines: Iterable[str]) -> None:
-        for line in lines:
-            await self.handle(line)
+        numbered = enumerate(lines, start=1)
+        rest = (line for _, line in numbered)
+        for number, line in numbered:
+            opened = fence_opening(line)
+            if opened is None:
+                await self.handle(line)
+                continue
+            block = read_block(opened[1], rest)
+            if block is None:
+                self.output.emit(unclosed(line, number))
+                return
+            await self.handle(opened[0], block)
 
-    async def run_interactive(self, history: Path | None = None) -> None:
-        """A prompt with line editing and history; Ctrl-D or /quit leaves."""
-        try:
-            import readline
-        except ImportError:  # pragma: no cover - Windows without pyreadline
-            readline = None  # type: ignore[assignment]
-        if readline is not None and history is not None:
-            try:
-                readline.read_history_file(history)
-            except OSError:
-                pass
-            readline.set_history_length(1000)
+    def prompt(self) -> str:
+        assert self.caller is not None
+        return f"onsite ({self.caller.member.display_name})> "
+
+    async def open_prompt(self) -> None:
+        """What a terminal shows first: who you are, what fell due, today's round; then the live ticker."""
         assert self.caller is not None
         self.output.emit(
             Message(
                 title="Onsite console",
                 body=(
-                    f"{self.caller.community.name}, you are {self.caller.member.display_name} (admin). "
-                    "Type /help for the commands, /quit or Ctrl-D to leave."
+                    f"{self.caller.community.name}, you are {self.caller.member.display_name} (the admin for this "
+                    "console run). Type /help for the commands, /quit or Ctrl-D to leave. Paste code after "
+                    "/submit <id> ```python, up to a closing ```."
                 ),
             )
         )
         await self.tick()
         await self.handle("/daily")
-        ticker = asyncio.create_task(self._tick_forever())
-        try:
-            while True:
-                assert self.caller is not None
-                prompt = f"onsite ({self.caller.member.display_name})> "
-                try:
-                    line = await asyncio.to_thread(input, prompt)
-                except EOFError:
-                    print()
-                    break
-                if line.strip() in ("/quit", "/exit", "quit", "exit"):
-                    break
-                await self.handle(line)
-        finally:
+        self._ticker = asyncio.create_task(self._tick_forever())
+
+    async def close_prompt(self) -> None:
+        ticker = getattr(self, "_ticker", None)
+        if ticker is not None:
             ticker.cancel()
-            if readline is not None and history is not None:
-                try:
-                    history.parent.mkdir(parents=True, exist_ok=True)
-                    readline.write_history_file(history)
-                except OSError:
-                    pass
+            await asyncio.gather(ticker, return_exceptions=True)
+
+
+def _continuation(prompt: str = "... ") -> Iterator[str]:
+    """The lines of a pasted block, read at a continuation prompt, until Ctrl-D."""
+    while True:
+        try:
+            yield input(prompt)
+        except EOFError:
+            return
+
+
+def run_prompt(console: Console, call: Callable[[Coroutine[Any, Any, Any]], Any], out: TextIO,
+               history: Path | None = None) -> None:
+    """The prompt, in the main thread so that Ctrl-C reaches readline; `call` runs a coroutine on the
+    bot's loop and waits for it. Ctrl-C drops the line (or block) being typed, Ctrl-D leaves."""
+    try:
+        import readline
+    except ImportError:  # pragma: no cover - Windows without pyreadline
+        readline = None  # type: ignore[assignment]
+    if readline is not None and history is not None:
+        try:
+            readline.read_history_file(history)
+        except OSError:
+            pass
+        readline.set_history_length(1000)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        while True:
+            try:
+                line = input(console.prompt())
+                if line.strip() in QUIT:
+                    return
+                opened = fence_opening(line)
+                if opened is None:
+                    call(console.handle(line))
+                    continue
+                block = read_block(opened[1], _continuation())
+                if block is None:
+                    out.write("\n")
+                    console.output.emit(unclosed(line))
+                    continue
+                call(console.handle(opened[0], block))
+            except KeyboardInterrupt:  # the line (or block) being typed is dropped: a new prompt
+                out.write("\n")
+                out.flush()
+            except EOFError:
+                out.write("\n")
+                return
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if readline is not None and history is not None:
+            try:
+                history.parent.mkdir(parents=True, exist_ok=True)
+                readline.write_history_file(history)
+            except OSError:
+                pass
+
+
+def run_terminal(settings: Settings, *, name: str | None, grader: Grader | None = None) -> int:
+    """The interactive console: the prompt in this (the main) thread, the bot on an event loop in another."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="onsite-console-bot", daemon=True)
+    thread.start()
+    out = sys.stdout
+
+    def call(coro: Coroutine[Any, Any, Any]) -> Any:
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        while True:
+            try:
+                return future.result()
+            except KeyboardInterrupt:  # a command is never cut in half; it finishes first
+                out.write("\n(still running; it finishes first)\n")
+                out.flush()
+
+    output = Output(out, color=out.isatty())
+    try:
+        app = call(build_app(settings, clock=AdjustableClock(), chat=ConsoleChat(output), grader=grader))
+        console = Console(app, output, name=name)
+        try:
+            call(console.start())
+            call(console.open_prompt())
+            run_prompt(console, call, out, settings.database.parent / "console_history")
+        finally:
+            call(console.close_prompt())
+            call(app.close())
+    finally:
+        call(_finish(loop))
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+    return 0
+
+
+async def _finish(loop: asyncio.AbstractEventLoop) -> None:
+    """What `asyncio.run` does at its end: cancel what is left, close generators and the thread pool."""
+    tasks = [t for t in asyncio.all_tasks(loop) if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await loop.shutdown_asyncgens()
+    await loop.shutdown_default_executor()
 
 
 async def run_console(
@@ -346,19 +527,24 @@ async def run_console(
     stdout: TextIO | None = None,
     grader: Grader | None = None,
 ) -> int:
+    """Script mode: one command per line from `stdin` (pasted ``` blocks included), every reply printed."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
-    interactive = stdin.isatty() and not as_json
-    output = Output(stdout, as_json=as_json, color=interactive and stdout.isatty())
+    output = Output(stdout, as_json=as_json)
     app = await build_app(settings, clock=AdjustableClock(), chat=ConsoleChat(output), grader=grader)
     try:
         console = Console(app, output, name=name)
         await console.start()
-        if interactive:
-            await console.run_interactive(settings.database.parent / "console_history")
-        else:
-            await console.run_script(stdin)
+        if console.founder_chosen:
+            print(f"console: {console.admin_note()}", file=sys.stderr)
+        await console.run_script(stdin)
     finally:
         await app.close()
     return 0
 
+
+def console_main(settings: Settings, *, name: str | None, as_json: bool) -> int:
+    """`python -m bot console`: the prompt on a terminal, else the script reader."""
+    if sys.stdin.isatty() and not as_json:
+        return run_terminal(settings, name=name)
+    return asyncio.run(run_console(settings, name=name, as_json=as_json))

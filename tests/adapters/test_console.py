@@ -81,7 +81,7 @@ def test_as_clock_and_admin_rights(tmp_path: Path) -> None:
     assert out[1]["title"] == "Daily round · Tue 24 Nov 2026"
     assert out[2]["body"] == "You are now alice, a member of Local community."
     assert out[3]["kind"] == "error" and out[3]["body"] == "Only community admins can use /admin clock."
-    assert out[4]["body"] == "You are now tester, an admin of Local community."
+    assert out[4]["body"] == "You are now tester, the admin of Local community for this console run."
     assert out[5]["kind"] == "error" and "'nonsense' is not an ISO time" in out[5]["body"]
 
 
