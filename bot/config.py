@@ -74,6 +74,11 @@ class Settings:
     slack_bot_token: Secret | None = None
     slack_app_token: Secret | None = None
     slack_signing_secret: Secret | None = None
+    # Slack's OAuth install flow (any number of workspaces, HTTP mode): the app's credentials and the
+    # key that signs the OAuth `state` (bot.adapters.slack_app)
+    slack_client_id: str | None = None
+    slack_client_secret: Secret | None = None
+    slack_state_secret: Secret | None = None
     failpoints: frozenset[str] = frozenset()  # crash-safety tests only (bot.core.failpoints)
     allow_rlimit_tier: bool = False  # let Discord/Slack run with the weaker judge tier (SECURITY.md)
     command_burst: int = 8  # commands a member may send in a row (Discord/Slack; bot.core.cooldown)
@@ -103,6 +108,9 @@ ENV_NAMES: Mapping[str, str] = {
     "slack_bot_token": "SLACK_BOT_TOKEN",
     "slack_app_token": "SLACK_APP_TOKEN",
     "slack_signing_secret": "SLACK_SIGNING_SECRET",
+    "slack_client_id": "SLACK_CLIENT_ID",
+    "slack_client_secret": "SLACK_CLIENT_SECRET",
+    "slack_state_secret": "SLACK_STATE_SECRET",
     "failpoints": "ONSITE_FAILPOINTS",
     "allow_rlimit_tier": "ONSITE_ALLOW_RLIMIT_TIER",
     "command_burst": "ONSITE_COMMAND_BURST",
@@ -198,9 +206,19 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
             if not _digits(value, 3) or not 1 <= int(value) <= most:
                 raise ConfigError(f"{ENV_NAMES[name]}={shown(value)} must be a whole number from 1 to {most}")
             kwargs[name] = int(value)
-    for name in ("discord_token", "slack_bot_token", "slack_app_token", "slack_signing_secret"):
+    for name in ("discord_token", "slack_bot_token", "slack_app_token", "slack_signing_secret",
+                 "slack_client_secret", "slack_state_secret"):
         if (token := get(name)) is not None:
             kwargs[name] = Secret(token)
+    if (client_id := get("slack_client_id")) is not None:
+        if not re.fullmatch(r"\d+\.\d+", client_id):
+            raise ConfigError(f"SLACK_CLIENT_ID={shown(client_id)} must be the app's Client ID (digits.digits, "
+                              "from Basic Information > App Credentials)")
+        kwargs["slack_client_id"] = client_id
+    if (state_secret := kwargs.get("slack_state_secret")) is not None:
+        assert isinstance(state_secret, Secret)
+        if len(state_secret.reveal()) < 32:
+            raise ConfigError("SLACK_STATE_SECRET must be at least 32 characters (for example: openssl rand -hex 32)")
     if (bot_token := kwargs.get("slack_bot_token")) is not None:
         assert isinstance(bot_token, Secret)
         if not bot_token.reveal().startswith("xoxb-"):

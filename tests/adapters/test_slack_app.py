@@ -25,7 +25,7 @@ from bot.config import Settings
 from bot.core.bank import Bank
 from bot.core.clock import FixedClock
 from bot.core.commands import core_table
-from tests.adapters.slack_fake_api import FakeSlackApi
+from tests.adapters.slack_fake_api import FakeSlackApi, message_errors, view_errors
 from tests.conftest import FIXTURE_BANK, StandInGrader
 
 SECRET = "test-signing-secret"
@@ -54,6 +54,8 @@ class Slack:
         response = await self.adapter.bolt.async_dispatch(request)
         await self.adapter.drain()
         body = json.loads(response.body) if response.body and response.body.startswith("{") else {}
+        if response.status == 200:
+            check_ack(body)
         return response.status, body
 
     async def command(self, text: str, *, user: str = ADA, team: str = FakeSlackApi.TEAM,
@@ -118,6 +120,19 @@ class Slack:
         return [p for p in self.api.of("chat.postMessage") if channel is None or p["channel"] == channel]
 
 
+def check_ack(body: dict[str, Any]) -> None:
+    """An ack's body as Slack checks it: a message (slash command), or a view / errors (modal submission)."""
+    if not body:
+        return
+    if "response_action" in body:
+        if body["response_action"] in ("update", "push"):
+            assert not view_errors(body["view"]), view_errors(body["view"])
+        elif body["response_action"] == "errors":
+            assert body["errors"] and all(isinstance(v, str) and 0 < len(v) for v in body["errors"].values())
+        return
+    assert not message_errors(body), message_errors(body)
+
+
 def all_text(payload: dict[str, Any]) -> str:
     """Every string in a Slack payload (text, blocks, fields, buttons), for assertions."""
     out: list[str] = []
@@ -151,6 +166,7 @@ async def api() -> AsyncIterator[FakeSlackApi]:
     fake.add_user(EVE, "<!channel> Eve <@U0ADA> & co")
     yield fake
     await fake.stop()
+    assert not fake.rejected, f"Slack would have refused: {fake.rejected}"
 
 
 @pytest.fixture
@@ -421,12 +437,32 @@ async def test_leaderboard_pages_update_the_message_in_place(slack: Slack, clock
     reply = await slack.command("leaderboard all")
     assert reply["response_type"] == "in_channel"
     [(block_id, nxt)] = buttons(reply)
-    assert block_id.endswith(":inplace") and nxt["value"] == "all --page 2"
+    assert block_id == f"onsite-actions:inplace:{ADA}" and nxt["value"] == "all --page 2"
     await slack.click(nxt, block_id=block_id)
     [page2] = slack.responses()
     assert page2["replace_original"] is True and "Page 2 of 2" in all_text(page2)
     [(_, previous)] = buttons(page2)
     assert previous["text"]["text"].endswith("Previous")
+
+
+async def test_only_the_owner_pages_a_leaderboard_in_place(slack: Slack, clock: FixedClock) -> None:
+    """Like Discord: someone else's Next shows them their own page privately; the message stays."""
+    await slack.command("stats")
+    community = (await slack.app.store.list_communities())[0]
+    for i in range(12):
+        member = await slack.app.store.ensure_member(community.id, f"U1{i:04d}", f"Member {i}", now=clock.now())
+        await slack.app.store.add_points(community_id=community.id, member_id=member.id, points=100 - i,
+                                         reason="solve", now=clock.now(), dedupe_key=f"seed:{i}")
+    reply = await slack.command("leaderboard all")  # Ada's
+    [(block_id, nxt)] = buttons(reply)
+    await slack.click(nxt, block_id=block_id, user=BOB)
+    [bobs] = slack.responses()
+    assert bobs["replace_original"] is False and bobs["response_type"] == "ephemeral"
+    assert "Page 2 of 2" in all_text(bobs)
+    [(bobs_block, _)] = buttons(bobs)
+    assert bobs_block.endswith(BOB)  # his private copy pages for him
+    await slack.click(nxt, block_id=block_id, user=ADA)
+    assert slack.responses()[-1]["replace_original"] is True
 
 
 # -- App Home ---------------------------------------------------------------------------------------

@@ -96,8 +96,9 @@ def test_manifest_declares_what_the_adapter_uses() -> None:
     assert command["command"] == "/onsite" and command["should_escape"] is True
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert {"commands", "chat:write", "im:write", "mpim:write", "users:read", "team:read", "files:read"} <= scopes
+    assert {"commands", "chat:write", "im:write", "mpim:write", "users:read", "team:read", "files:read",
+            "files:write"} <= scopes
     settings = manifest["settings"]
     assert settings["interactivity"]["is_enabled"] is True
-    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened", "app_uninstalled", "tokens_revoked"]
     assert settings["socket_mode_enabled"] is True
