@@ -236,7 +236,9 @@ class World:
                     key = "member_id" if column.endswith("member_id") or column == "voter_id" else column
                     if key in refs:
                         conditions.append(f"{column} {refs[key]}")
-                assert conditions or table in ("sqlite_sequence",), f"{table}: no column ties a row to a community"
+                # discord_state: process-wide (the digest of the last command sync), no member data
+                assert conditions or table in ("sqlite_sequence", "discord_state"), \
+                    f"{table}: no column ties a row to a community"
                 if conditions:
                     where[table] = " OR ".join(conditions)
         finally:

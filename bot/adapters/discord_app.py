@@ -50,6 +50,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional, TypeVar
 
@@ -65,6 +66,7 @@ from bot.core.models import Caller, Community, Member, OutboxItem
 from bot.core.ports import DeliveryError
 from bot.core.services import Services
 from bot.core.submissions import MAX_CODE_BYTES, human_size
+from bot.store.sqlite import Store as SqliteStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -553,6 +555,35 @@ def defer_delay(interaction: discord.Interaction) -> float:
     return max(0.0, min(DEFER_AFTER_S, DEFER_AFTER_S - age))
 
 
+def commands_digest(tree: app_commands.CommandTree, guild: discord.abc.Snowflake | None) -> str:
+    """A digest of what `tree.sync(guild=guild)` would send."""
+    payload = sorted((c.to_dict(tree) for c in tree.get_commands(guild=guild)), key=lambda d: str(d["name"]))
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class SyncRecord:
+    """The digest of the commands last synced, per application and target (table `discord_state`)."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    @classmethod
+    def of(cls, store: object) -> SyncRecord | None:
+        return cls(store) if isinstance(store, SqliteStore) else None  # another engine: sync at every start
+
+    async def get(self, key: str) -> str | None:
+        async with self.store.transaction() as db, db.execute(
+                "SELECT value FROM discord_state WHERE key = ?", (key,)) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else None
+
+    async def put(self, key: str, value: str, *, now: datetime) -> None:
+        async with self.store.transaction() as db:
+            await db.execute("INSERT INTO discord_state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key)"
+                             " DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                             (key, value, now.isoformat()))
+
+
 class OnsiteClient(discord.AutoShardedClient):
     """The bot: slash commands from the core table, buttons and modals by custom id, the scheduler."""
 
@@ -565,6 +596,7 @@ class OnsiteClient(discord.AutoShardedClient):
         post_time: str = "09:00",
         guild_id: int | None = None,
         on_ready_hook: Callable[[], Awaitable[None]] | None = None,
+        sync: bool = False,
         **options: Any,
     ) -> None:
         intents = discord.Intents.none()
@@ -577,6 +609,7 @@ class OnsiteClient(discord.AutoShardedClient):
         self.timezone = timezone
         self.post_time = post_time
         self.guild_id = guild_id
+        self.force_sync = sync  # sync the commands even if unchanged (`python -m bot discord --sync`)
         self.on_ready_hook = on_ready_hook
         self._started = False
         self._thinking: dict[int, bool] = {}  # interaction id -> private, while its "thinking..." placeholder waits
@@ -595,15 +628,39 @@ class OnsiteClient(discord.AutoShardedClient):
         self._services = services
 
     async def setup_hook(self) -> None:
-        """Sync the commands: to one guild while developing (instant), globally in production."""
-        if self.guild_id:
-            guild = discord.Object(self.guild_id)
+        """Sync the commands, to one guild while developing (instant), globally in production, when
+        they differ from the last sync this database recorded (or `force_sync`: `--sync`). A failed
+        sync is logged: the bot runs with the commands Discord has, and the next start tries again."""
+        guild = discord.Object(self.guild_id) if self.guild_id else None
+        if guild is not None:
             self.tree.copy_global_to(guild=guild)
+        where = f"guild {self.guild_id}" if self.guild_id else "global"
+        key = f"commands:{self.application_id}:{self.guild_id or 'global'}"
+        digest = commands_digest(self.tree, guild)
+        record = SyncRecord.of(self._services.store) if self._services is not None else None
+        if record is not None and not self.force_sync:
+            try:
+                last = await record.get(key)
+            except Exception as exc:  # an old database without the table: sync as before
+                log.warning("cannot read the last command sync (%s); syncing", exc)
+                last = None
+            if last == digest:
+                log.info("slash commands (%s) unchanged since the last sync; `python -m bot discord --sync` "
+                         "syncs anyway", where)
+                return
+        try:
             synced = await self.tree.sync(guild=guild)
-            log.info("synced %d commands to guild %s", len(synced), self.guild_id)
-        else:
-            synced = await self.tree.sync()
-            log.info("synced %d global commands (they can take a while to show up)", len(synced))
+        except Exception as exc:  # 5xx, 429 (RateLimited), a refused command: never fatal
+            log.error("could not sync the slash commands (%s): %s; running with the commands Discord has, "
+                      "the next start tries again", where, exc, exc_info=not isinstance(exc, DISCORD_ERRORS))
+            return
+        log.info("synced %d %s commands%s", len(synced), where,
+                 "" if guild is not None else " (they can take a while to show up)")
+        if record is not None:
+            try:
+                await record.put(key, digest, now=self.services.clock.now())
+            except Exception as exc:
+                log.warning("could not record the command sync (%s); the next start syncs again", exc)
 
     async def on_ready(self) -> None:
         log.info("connected as %s to %d servers", self.user, len(self.guilds))
@@ -1085,13 +1142,14 @@ def _question_autocomplete(client: OnsiteClient) -> Callable[[discord.Interactio
 # -- entry point -------------------------------------------------------------------------------------
 
 
-async def run_discord(settings: Any) -> int:
-    """`python -m bot discord`: connect with DISCORD_TOKEN, serve every guild, run the scheduler."""
+async def run_discord(settings: Any, *, sync: bool = False) -> int:
+    """`python -m bot discord [--sync]`: connect with DISCORD_TOKEN, serve every guild, run the
+    scheduler; `sync`: register the slash commands even if they have not changed."""
     from bot.app import build_app
     from bot.scheduler import Scheduler
 
     client = OnsiteClient(timezone=settings.timezone, post_time=settings.post_time,
-                          guild_id=settings.discord_guild_id)
+                          guild_id=settings.discord_guild_id, sync=sync)
     app = await build_app(settings, chat=DiscordChat(client), cooldown=True)
     client.attach(app.services)
     scheduler = Scheduler(app.services)

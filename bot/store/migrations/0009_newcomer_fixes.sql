@@ -57,3 +57,12 @@ CREATE TABLE slack_oauth_states (
     nonce                 TEXT PRIMARY KEY,
     expires_at            TEXT NOT NULL
 );
+
+-- issue 17: discord
+-- Values the Discord adapter keeps between starts (bot/adapters/discord_app.py): the digest of the slash
+-- commands last synced to Discord per application and target, so a restart syncs only what changed.
+CREATE TABLE discord_state (
+    key                   TEXT PRIMARY KEY,
+    value                 TEXT NOT NULL,
+    updated_at            TEXT NOT NULL
+);
