@@ -155,6 +155,7 @@ BOT_SCOPES = ("commands", "chat:write", "im:write", "mpim:write", "users:read", 
 MANIFEST = Path(__file__).resolve().parents[2] / "slack" / "manifest.yaml"
 STATE_TTL_S = 600  # an OAuth `state` is good for 10 minutes (Bolt's cookie lives as long)
 UNINSTALLED = "Onsite was uninstalled from this Slack workspace (or its token revoked); install it again to resume"
+GONE = frozenset({"token_revoked", "account_inactive"})  # Slack's answers once a workspace removed the app
 
 PERMANENT_ERRORS = {
     "not_in_channel": "Onsite is not in {where}: invite it with /invite @Onsite",
@@ -163,7 +164,7 @@ PERMANENT_ERRORS = {
     "is_archived": "{where} is archived: choose another channel with /onsite admin setup channel",
     "restricted_action": "this workspace does not let Onsite post in {where}",
     "missing_scope": "the Slack app lacks a scope ({detail}); reinstall it from slack/manifest.yaml",
-    "invalid_auth": "the Slack bot token is invalid; set SLACK_BOT_TOKEN again",
+    "invalid_auth": "the Slack bot token is invalid; set SLACK_BOT_TOKEN again (or reinstall the app)",
     "token_revoked": "the Slack bot token was revoked; reinstall the app",
     "account_inactive": "the Slack app was uninstalled or deactivated; reinstall it",
     "user_not_found": "that Slack user does not exist any more",
@@ -516,6 +517,15 @@ class SlackChat:
             self._team_of[community_id] = community.external_id
         return self._team_of[community_id]
 
+    async def _failed(self, team_id: str, exc: SlackApiError, where: str) -> DeliveryError:
+        """Slack's error as the outbox's; a revoked token or an uninstalled app (an event we missed,
+        say while down) marks the workspace uninstalled, so nothing is tried there again."""
+        code = str(exc.response.get("error", "")) if exc.response is not None else ""
+        if code in GONE and self.workspaces is not None:
+            await self.workspaces.mark_uninstalled(team_id, now=datetime.now(UTC))
+            self.forget(team_id)
+        return delivery_error(exc, where)
+
     async def post(self, community: Community, channel: str, message: Message, *, key: str = "") -> str:
         target = channel.strip().lstrip("#")
         where = f"#{target}"
@@ -525,7 +535,7 @@ class SlackChat:
                 channel=target, unfurl_links=False, unfurl_media=False, **self.renderer.payload(message)
             )
         except SlackApiError as exc:
-            raise delivery_error(exc, where) from None
+            raise await self._failed(community.external_id, exc, where) from None
         return f"{resp['channel']}:{resp['ts']}"
 
     async def dm_channel(self, team_id: str, user_id: str) -> str:
@@ -543,14 +553,14 @@ class SlackChat:
             channel = await self.dm_channel(team, member.external_id)
             await client.chat_postMessage(channel=channel, **self.renderer.payload(message))
         except SlackApiError as exc:
-            raise delivery_error(exc, f"a DM to {member.display_name}") from None
+            raise await self._failed(team, exc, f"a DM to {member.display_name}") from None
 
     async def open_pair_space(self, community: Community, members: Sequence[Member], title: str) -> str:
         client = await self.client_for_team(community.external_id)
         try:
             resp = await client.conversations_open(users=",".join(m.external_id for m in members))
         except SlackApiError as exc:
-            raise delivery_error(exc, "a group DM") from None
+            raise await self._failed(community.external_id, exc, "a group DM") from None
         # the core posts the pairing message (titled `title`) into the space next: no intro of our own
         return str(resp["channel"]["id"])
 

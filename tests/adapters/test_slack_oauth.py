@@ -292,6 +292,20 @@ async def test_a_revoked_bot_token_is_an_uninstall(multi: Slack) -> None:
         await multi.adapter.chat.post(await community_of(multi, ONE), "C0DAILY", Message(title="x"))
 
 
+async def test_an_uninstall_whose_event_was_missed_is_noticed_at_the_first_refusal(multi: Slack) -> None:
+    """Down when Slack sent app_uninstalled: the first send answered account_inactive marks it."""
+    await install(multi, ONE, ANN)
+    one = await community_of(multi, ONE)
+    multi.api.uninstall(ONE)
+    with pytest.raises(DeliveryError) as refused:
+        await multi.adapter.chat.post(one, "C0DAILY", Message(title="hello"))
+    assert refused.value.permanent
+    before = len(multi.api.posts_to(ONE))
+    with pytest.raises(DeliveryError, match="uninstalled"):
+        await multi.adapter.chat.post(one, "C0DAILY", Message(title="again"))
+    assert len(multi.api.posts_to(ONE)) == before
+
+
 async def test_single_token_mode_also_stops_after_an_uninstall(tmp_path: Path, bank: Bank, clock: FixedClock,
                                                                grader: StandInGrader) -> None:
     api = FakeSlackApi()
