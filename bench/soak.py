@@ -348,6 +348,7 @@ class Driver:
         self.result = result
         self.table = core_table()
         self.by_track = {t: self.bank.by_track(t) for t in TRACKS}
+        self.stocked = [t for t in TRACKS if self.by_track[t]]  # tracks with questions in this bank
         self.hinted = [q for q in self.bank if q.hints]
         self.community_ids: dict[str, int] = {}
         self.code_real: dict[int, bool] = {}
@@ -394,7 +395,7 @@ class Driver:
             return f"{name} {sorted(args)}", lambda ctx: dispatch(ctx, name, args)
 
         if kind == "daily":
-            return line("/daily" if rng.random() < 0.6 else f"/daily {rng.choice(TRACKS)}")
+            return line("/daily" if rng.random() < 0.6 else f"/daily {rng.choice(community.tracks)}")
         if kind == "question":
             return line(f"/question {rng.choice(list(self.bank)).id}")
         if kind == "leaderboard":
@@ -439,7 +440,7 @@ class Driver:
             seats = self.seats_of(cmd.seat)
             return line("/stats" if rng.random() < 0.6 else f"/stats {rng.choice(seats).name}")
         if kind == "practice":
-            return line("/practice" if rng.random() < 0.5 else f"/practice {rng.choice(TRACKS)}")
+            return line("/practice" if rng.random() < 0.5 else f"/practice {rng.choice(self.stocked)}")
         if kind == "hint":
             q = rng.choice(self.hinted)
             n = rng.randint(1, len(q.hints))

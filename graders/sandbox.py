@@ -52,6 +52,7 @@ from typing import Any
 
 from . import compare as cmp
 from . import seccomp as _seccomp
+from . import sql as _sql
 from .harness import STUB as _STUB
 from .result import (
     ACCEPTED,
@@ -823,6 +824,8 @@ def run(code: str, spec: CodeSpec, tier: str | None = None) -> GradeResult:
         return GradeResult(RUNTIME_ERROR, 0, len(spec.tests), _skipped(spec), _ms(t0),
                            f"The submission is larger than {MAX_CODE // 1024} KiB.", chosen,
                            limit=f"source size {MAX_CODE // 1024} KiB")
+    if spec.language == "sql":  # the query becomes a string in the judge's SQL program, never code
+        code = _sql.program(code)
     try:
         with _slot() as uid:
             return _run_in_slot(code, spec, chosen, uid, t0)
@@ -1325,8 +1328,8 @@ def _verdict(spec: CodeSpec, tier: str, st: _Run, out: _Stream, err: _Stream, t0
                                         t.expected if vis else None, got if vis else None))
                 continue
             if vis:
-                msg = (f"Wrong answer on test {t.name!r}: {_fmt_call(spec.entry, t.args, t.kwargs)} "
-                       f"should return {_short(t.expected)}, got {_short(got)}")
+                call = "the query" if spec.language == "sql" else _fmt_call(spec.entry, t.args, t.kwargs)
+                msg = f"Wrong answer on test {t.name!r}: {call} should return {_short(t.expected)}, got {_short(got)}"
                 if outcome.detail and not outcome.detail.startswith("result: expected"):
                     msg += f" ({outcome.detail})"
             else:
@@ -1398,7 +1401,7 @@ def _error_text(e: dict[str, Any], spec: CodeSpec) -> str:
         head = f"the submission called sys.exit({msg})" if msg else "the submission called sys.exit()"
     else:
         head = (f"{name}: {msg}" if msg else name) + _process_note(e)
-    tb = str(e.get("tb") or "")
+    tb = str(e.get("tb") or "") if spec.language != "sql" else ""  # a query's error is its message alone
     if tb:
         head += "\nTraceback (your code):\n" + tb
     return head

@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-CODE_TRACKS = frozenset({"coding", "ml-coding"})
+CODE_TRACKS = frozenset({"coding", "ml-coding", "sql"})
+SQL_TRACK = "sql"
 COMPARE_MODES = frozenset({"exact", "float", "unordered", "unordered_float"})
 DEFAULT_TIME_LIMIT_S = 2.0
 DEFAULT_MEMORY_MB = 256
@@ -63,6 +64,7 @@ class CodeSpec:
     slow: tuple[str, ...] = field(default=())
     generator: str | None = None
     generator_seed: int = 0
+    language: str = "python"  # "sql": every solution is a query, run by graders/sql.py's program
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CodeSpec:
@@ -75,6 +77,8 @@ class CodeSpec:
         track = d.get("track", "coding")
         if not isinstance(track, str):
             raise SpecError(f"{qid}: track: must be a string")
+        if track == SQL_TRACK:
+            d = _sql_as_code(d, qid)
         entry = d.get("entry")
         if not isinstance(entry, str) or not entry.isidentifier():
             raise SpecError(f"{qid}: entry: required, a Python identifier (the function name)")
@@ -153,7 +157,34 @@ class CodeSpec:
             slow=_sources(d, "slow", qid),
             generator=generator,
             generator_seed=seed,
+            language="sql" if track == SQL_TRACK else "python",
         )
+
+
+def _sql_as_code(d: Mapping[str, Any], qid: str) -> dict[str, Any]:
+    """A SQL question as the code question the judge runs: entry run_query(schema, data), one test per
+    dataset, rows compared in order (`ordered: true`) or as a multiset."""
+    from .sql import ENTRY
+
+    schema = d.get("schema")
+    if not isinstance(schema, str) or not schema.strip():
+        raise SpecError(f"{qid}: schema: required, the CREATE TABLE statements")
+    raw_tests = d.get("tests")
+    if not isinstance(raw_tests, list) or not raw_tests:
+        raise SpecError(f"{qid}: tests: required, a non-empty list")
+    tests = []
+    for n, t in enumerate(raw_tests, 1):
+        if not isinstance(t, Mapping) or not isinstance(t.get("data", ""), str):
+            raise SpecError(f"{qid}: tests[{n}]: must be a mapping with data (INSERT statements) and expected rows")
+        test = {k: v for k, v in t.items() if k != "data"}
+        test["args"] = [schema, t.get("data", "")]
+        tests.append(test)
+    ordered = d.get("ordered", False)
+    if not isinstance(ordered, bool):
+        raise SpecError(f"{qid}: ordered: must be true or false")
+    floats = "tolerance" in d
+    compare = ("float" if floats else "exact") if ordered else ("unordered_float" if floats else "unordered")
+    return {**d, "entry": ENTRY, "tests": tests, "compare": compare}
 
 
 def _sources(d: Mapping[str, Any], key: str, qid: str) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ import ast
 import difflib
 import math
 import re
+import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -52,7 +53,10 @@ FIELDS_BY_TRACK: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "ml-theory": (("kind", "answer", "explanation"), ("choices", "tolerance", "unit")),
     "system-design": (("rubric", "follow_ups", "outline"), ("key_decisions",)),
     "behavioral": (("rubric", "follow_ups", "outline"), ("listen_for",)),
+    "sql": (("schema", "tests", "reference", "wrong"), ("ordered", "tolerance", "time_limit_s", "memory_mb", "second")),
 }
+SQL_TEST_FIELDS = ("name", "data", "expected", "visible")
+MIN_SQL_TESTS = 4
 TEST_FIELDS = ("name", "args", "kwargs", "expected", "visible")
 RUBRIC_FIELDS = ("point", "description", "keywords")
 
@@ -301,7 +305,78 @@ def _generated(d: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return {"code": _check_code(raw["code"], "generated.code", "generate"), "seed": seed}
 
 
-def _tests(d: Mapping[str, Any]) -> tuple[TestCase, ...]:
+def _sql_question(data: Mapping[str, Any], common: dict[str, Any]) -> Question:
+    """A SQL question: a schema, datasets with the rows a correct query returns, queries that pass and fail."""
+    schema = _text(data, "schema")
+    raw = data["tests"]
+    if not isinstance(raw, list) or not raw:
+        raise _Invalid("tests", f"must be a non-empty list of datasets, got {_kind(raw)}")
+    converted = []
+    for i, item in enumerate(raw):
+        where = f"tests[{i}]"
+        if not isinstance(item, dict):
+            raise _Invalid(where, f"must be a mapping with data and expected, got {_kind(item)}")
+        unknown = sorted(set(item) - set(SQL_TEST_FIELDS), key=str)
+        if unknown:
+            raise _Invalid(f"{where}.{unknown[0]}", f"unknown field (allowed: {', '.join(SQL_TEST_FIELDS)})")
+        rows = item.get("expected")
+        if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+            raise _Invalid(f"{where}.expected", "must be the list of rows the query returns, each a list of values")
+        if not isinstance(item.get("data", ""), str):
+            raise _Invalid(f"{where}.data", f"must be SQL text (INSERT statements), got {_kind(item.get('data'))}")
+        _check_sql_script(schema + "\n" + item.get("data", ""), f"{where}.data")
+        converted.append({k: v for k, v in item.items() if k != "data"} | {"args": [item.get("data", "")]})
+    tests = _tests({"tests": converted}, min_tests=MIN_SQL_TESTS)
+    ordered = data.get("ordered", False)
+    if not isinstance(ordered, bool):
+        raise _Invalid("ordered", f"must be true (rows compared in order) or false (as a multiset), got {_kind(ordered)}")
+    wrong = data["wrong"]
+    wrong_list = [wrong] if isinstance(wrong, str) else wrong
+    if not isinstance(wrong_list, list) or not wrong_list:
+        raise _Invalid("wrong", "must be one or more plausible wrong queries (text or a list of text)")
+    second = data.get("second", [])
+    second_list = [second] if isinstance(second, str) else second
+    if not isinstance(second_list, list):
+        raise _Invalid("second", "must be one or more other correct queries (text or a list of text)")
+    tolerance = _number(data, "tolerance", 0.0, 1.0) if "tolerance" in data else None
+    return Question(
+        **common, schema=schema, ordered=ordered, tests=tests, tolerance=tolerance,
+        compare=("float" if tolerance is not None else "exact") if ordered else
+        ("unordered_float" if tolerance is not None else "unordered"),
+        time_limit_s=_number(data, "time_limit_s", 0.1, 30.0) if "time_limit_s" in data else None,
+        memory_mb=int(_number(data, "memory_mb", 64, 2048)) if "memory_mb" in data else None,
+        reference=_check_query(data["reference"], "reference"),
+        wrong=tuple(_check_query(w, f"wrong[{i}]") for i, w in enumerate(wrong_list)),
+        second=tuple(_check_query(w, f"second[{i}]") for i, w in enumerate(second_list)),
+    )
+
+
+def _check_query(source: Any, key: str) -> str:
+    """One complete SQL statement (the judge runs it; here only its shape is checked)."""
+    if not isinstance(source, str) or not source.strip():
+        raise _Invalid(key, f"must be a SQL query, got {_kind(source)}")
+    text = source.strip().rstrip(";").strip()
+    if not sqlite3.complete_statement(text + ";"):
+        raise _Invalid(key, "is not a complete SQL statement (an unclosed quote or parenthesis?)")
+    return source
+
+
+def _check_sql_script(script: str, key: str) -> None:
+    """The schema and a dataset must run in an empty in-memory database; files are out of reach."""
+    def authorize(action: int, *_: Any) -> int:
+        return sqlite3.SQLITE_DENY if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_PRAGMA) else sqlite3.SQLITE_OK
+
+    con = sqlite3.connect(":memory:")
+    try:
+        con.set_authorizer(authorize)
+        con.executescript(script)
+    except sqlite3.Error as exc:
+        raise _Invalid(key, f"does not run after the schema: {exc}") from None
+    finally:
+        con.close()
+
+
+def _tests(d: Mapping[str, Any], *, min_tests: int = MIN_CODE_TESTS) -> tuple[TestCase, ...]:
     raw = d["tests"]
     if not isinstance(raw, list) or not raw:
         raise _Invalid("tests", f"must be a non-empty list of test mappings, got {_kind(raw)}")
@@ -335,8 +410,8 @@ def _tests(d: Mapping[str, Any]) -> tuple[TestCase, ...]:
         _check_plain(kwargs, f"{where}.kwargs")
         _check_plain(item["expected"], f"{where}.expected")
         tests.append(TestCase(name, tuple(item["args"]), dict(kwargs), item["expected"], visible))
-    if len(tests) < MIN_CODE_TESTS:
-        raise _Invalid("tests", f"needs at least {MIN_CODE_TESTS} tests (edge cases included), got {len(tests)}")
+    if len(tests) < min_tests:
+        raise _Invalid("tests", f"needs at least {min_tests} tests (edge cases included), got {len(tests)}")
     if not any(t.visible for t in tests):
         raise _Invalid("tests", "needs at least one test marked visible: true (shown as an example)")
     if all(t.visible for t in tests):
@@ -407,6 +482,8 @@ def parse_question(data: Any, *, file_stem: str | None = None, folder: str | Non
         explanation=_text(data, "explanation") if "explanation" in data else None,
     )
 
+    if track == "sql":
+        return _sql_question(data, common)
     if track in CODE_TRACKS:
         entry = data["entry"]
         if not isinstance(entry, str) or not IDENTIFIER.match(entry):

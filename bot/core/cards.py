@@ -46,7 +46,7 @@ TEXT = "#eceff3"
 MUTED = "#a3acb8"
 GRID = "#4a5260"
 TRACK_COLOURS = {"coding": "#5b9bd5", "ml-coding": "#a085d6", "ml-theory": "#e3a244",
-                 "system-design": "#4fb39a", "behavioral": "#e0798b"}
+                 "system-design": "#4fb39a", "behavioral": "#e0798b", "sql": "#c9b458"}
 CALENDAR_LEVELS = ("#3d4451", "#2f7a55", "#3fa26c", "#5cc98a", "#9be6b5")
 LINE_COLOURS = ("#5b9bd5", "#e3a244", "#4fb39a", "#e0798b", "#a085d6")
 

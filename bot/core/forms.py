@@ -22,7 +22,11 @@ FORM_NAMES = ("submit", "feedback", "story")  # every name form_for accepts (ada
 def form_for(bank: Bank, name: str, value: str) -> Form:
     if name == "submit":
         q = bank.get(value)
-        if q.track in CODE_TRACKS:
+        if q.is_sql:
+            field = FormField("answer", "Your query", "paragraph", max_length=MAX_CODE_BYTES,
+                              placeholder="SELECT ...")
+            note = "One SELECT (or WITH) query over the tables in the question. Longer: /submit with a .sql file."
+        elif q.track in CODE_TRACKS:
             field = FormField("answer", "Your code", "paragraph", max_length=MAX_CODE_BYTES,
                               placeholder=(q.starter or "").strip()[:100])
             note = f"Paste a Python solution defining {q.entry}(). Longer files: attach a .py file with /submit."

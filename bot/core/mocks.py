@@ -98,6 +98,8 @@ AGENDAS: Mapping[str, tuple[tuple[str, int], ...]] = {
                   ("Check numerics", 5), ("Feedback", 5)),
     "ml-theory": (("Four questions, about 6 minutes each", 25), ("Feedback", 5)),
     "behavioral": (("First story (STAR)", 12), ("Follow-ups", 3), ("Second story (STAR)", 12), ("Feedback", 3)),
+    "sql": (("Introductions", 2), ("Read the tables", 5), ("Plan the query", 6), ("Write it", 15),
+            ("Check edge rows (nulls, ties, duplicates)", 5), ("Feedback", 5)),
 }
 
 

@@ -21,8 +21,9 @@ class Row(Protocol):
     def __getitem__(self, key: str, /) -> Any: ...
 
 
-TRACKS: tuple[str, ...] = ("coding", "ml-coding", "ml-theory", "system-design", "behavioral")
-CODE_TRACKS: frozenset[str] = frozenset({"coding", "ml-coding"})
+TRACKS: tuple[str, ...] = ("coding", "ml-coding", "ml-theory", "system-design", "behavioral", "sql")
+# graded by running the answer in the judge (for `sql` the answer is a query; graders/sql.py)
+CODE_TRACKS: frozenset[str] = frozenset({"coding", "ml-coding", "sql"})
 WRITTEN_TRACKS: frozenset[str] = frozenset({"system-design", "behavioral"})
 DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard")
 # A submission counts as solved with one of these verdicts (code accepted, theory correct, written recorded).
@@ -35,6 +36,7 @@ TRACK_LABELS: Mapping[str, str] = {
     "ml-theory": "ML theory",
     "system-design": "ML system design",
     "behavioral": "Behavioral",
+    "sql": "SQL",
 }
 
 
@@ -78,6 +80,9 @@ class Question:
     second: tuple[str, ...] = field(default=(), compare=False)  # more correct solutions (selftest)
     slow: tuple[str, ...] = field(default=(), compare=False)  # correct but too slow: must time out
     generated: Mapping[str, Any] | None = field(default=None, compare=False)  # {code, seed}: large hidden tests
+    # sql: the CREATE TABLE statements every test's data fills; rows compared in order or as a multiset
+    schema: str | None = None
+    ordered: bool = False
     # ml-theory
     kind: str | None = None
     choices: tuple[str, ...] = ()
@@ -99,6 +104,15 @@ class Question:
         return self.track in CODE_TRACKS
 
     @property
+    def is_sql(self) -> bool:
+        return self.track == "sql"
+
+    @property
+    def answer_noun(self) -> str:
+        """What a member sends for this question: code, a query, an answer."""
+        return "query" if self.is_sql else "code" if self.is_code else "answer"
+
+    @property
     def visible_tests(self) -> tuple[TestCase, ...]:
         return tuple(t for t in self.tests if t.visible)
 
@@ -112,7 +126,14 @@ class Question:
             "topics": list(self.topics),
             "prompt": self.prompt,
         }
-        if self.is_code:
+        if self.is_sql:
+            d.update(schema=self.schema, ordered=self.ordered, reference=self.reference, wrong=list(self.wrong),
+                     tests=[{"name": t.name, "data": t.args[0], "expected": t.expected, "visible": t.visible}
+                            for t in self.tests])
+            for key in ("tolerance", "time_limit_s", "memory_mb"):
+                if getattr(self, key) is not None:
+                    d[key] = getattr(self, key)
+        elif self.is_code:
             d.update(
                 entry=self.entry,
                 starter=self.starter,

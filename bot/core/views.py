@@ -43,7 +43,14 @@ def question_card(q: Question, *, heading: str | None = None) -> Message:
     fields: list[Field] = [Field("Id", f"`{q.id}`", inline=True), Field("Level", question_header(q), inline=True)]
     if q.topics:
         fields.append(Field("Topics", ", ".join(q.topics), inline=True))
-    if q.is_code and q.entry:
+    if q.is_sql:
+        examples = [f"{t.args[0].strip() or '(no rows)'}\n→ {t.expected!r}" for t in q.visible_tests]
+        if examples:
+            fields.append(Field("Example data → rows", "\n".join(f"```sql\n{e}\n```" for e in examples)))
+        hidden = len(q.tests) - len(q.visible_tests)
+        fields.append(Field("Tests", f"{len(q.visible_tests)} shown, {hidden} hidden · rows compared "
+                                     + ("in order" if q.ordered else "in any order")))
+    elif q.is_code and q.entry:
         examples = [f"{_call(q.entry, t.args, t.kwargs)} → {t.expected!r}" for t in q.visible_tests]
         if examples:
             fields.append(Field("Examples", "\n".join(f"`{e}`" for e in examples)))
@@ -60,7 +67,8 @@ def question_card(q: Question, *, heading: str | None = None) -> Message:
         title=f"{heading + ': ' if heading else ''}{q.title}",
         body=q.prompt.strip(),
         fields=tuple(fields),
-        code=q.starter if q.is_code else None,
+        code=q.schema if q.is_sql else q.starter if q.is_code else None,
+        code_language="sql" if q.is_sql else "python",
         footer=f"Question id: {q.id}",
         kind="question",
     )
@@ -141,6 +149,8 @@ def stats_card(stats: MemberStats) -> Message:
 
 
 def how_to_submit(q: Question) -> str:
+    if q.is_sql:
+        return f"Submit: /submit {q.id} <your query> (or --file query.sql)"
     if q.track in CODE_TRACKS:
         return f"Submit: /submit {q.id} --file solution.py (or paste the code after the id)"
     if q.kind == "choice":
@@ -186,6 +196,7 @@ def reveal(q: Question, day: date, stats: PostStats) -> Message:
         body=body,
         fields=tuple(fields),
         code=code,
+        code_language="sql" if q.is_sql else "python",
         footer=f"Question id: {q.id}",
         kind="reveal",
     )

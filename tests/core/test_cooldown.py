@@ -93,7 +93,7 @@ async def test_unexpected_errors_are_counted_per_kind_and_logged_without_tokens(
     assert failures.summary() == "RuntimeError in /leaderboard: 2"
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "onsite.failures")
     community = (await limited_slack.app.store.list_communities())[0]
-    assert "unexpected error #2 of kind 'RuntimeError in /leaderboard' (community %d)" % community.id in logged
+    assert f"unexpected error #2 of kind 'RuntimeError in /leaderboard' (community {community.id})" in logged
     assert "database is locked" in logged and SLACK_TOKEN not in logged and "[token]" in logged
 
 

@@ -21,7 +21,7 @@ def test_durations() -> None:
     assert duration(1100) == "18 min 20 s" and duration(45) == "45 s" and duration(1500) == "25 min"
     assert time_taken(1100, 1500) == "Time taken: 18 min 20 s of 25 min"
     assert time_taken(1865, 1500) == "Time taken: 31 min 5 s of 25 min (over by 6 min 5 s)"
-    assert BUDGET_MIN == {"coding": 25, "ml-coding": 30, "ml-theory": 5, "system-design": 45, "behavioral": 15}
+    assert BUDGET_MIN == {"coding": 25, "ml-coding": 30, "ml-theory": 5, "system-design": 45, "behavioral": 15, "sql": 20}
 
 
 def dms(chat: RecordingChat) -> list[str]:

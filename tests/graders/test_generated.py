@@ -39,7 +39,7 @@ def question(**extra: Any) -> dict[str, Any]:
         "id": "count-distinct", "track": "coding", "title": "Count distinct", "difficulty": "easy",
         "topics": ["hashing"], "prompt": "Count the distinct values in O(n).", "entry": "distinct",
         "starter": "def distinct(xs):\n    ...\n", "time_limit_s": 0.5,
-        "tests": [{"name": f"t{n}", "args": [list(range(n)) + [0]], "expected": max(n, 1), "visible": n == 0}
+        "tests": [{"name": f"t{n}", "args": [[*range(n), 0]], "expected": max(n, 1), "visible": n == 0}
                   for n in range(8)],
         "reference": REFERENCE, "second": SECOND, "slow": SLOW, "wrong": [WRONG_ON_LARGE],
         "generated": {"seed": 11, "code": GENERATOR},
