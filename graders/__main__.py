@@ -63,6 +63,12 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     rejected and every slow one gets time_limit; generated tests are built (and cached) first."""
     bank = Path(args.dir) if args.dir else default_bank_dir()
     files = sorted(p for p in bank.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    if args.only:
+        wanted = {i.strip() for item in args.only for i in item.split(",") if i.strip()}
+        files = [p for p in files if p.stem in wanted]
+        if missing := sorted(wanted - {p.stem for p in files}):
+            print(f"error: no question file for {', '.join(missing)} under {bank}", file=sys.stderr)
+            return 2
     failures = 0
     questions = 0
     runs = 0
@@ -133,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("selftest", help="references and second solutions pass, wrong ones fail, slow ones time out")
     s.add_argument("dir", nargs="?", default=None)
     s.add_argument("--tier", choices=sandbox.TIERS, default=None)
+    s.add_argument("--only", action="append", default=[], metavar="ID[,ID...]",
+                   help="check only these questions (repeat or separate with commas)")
     s.set_defaults(func=cmd_selftest)
     args = parser.parse_args(argv)
     return int(args.func(args))
