@@ -17,12 +17,21 @@ Decisions (see DESIGN.md for the layers):
   their custom id, never by a view kept in memory, so they keep working after a restart. A click
   whose message's buttons all re-run the same command (leaderboard pages) edits that message in
   place; other clicks answer privately. `form` opens a modal (`onsite-form:<name>:<rest>`), whose
-  submission dispatches `form.command`; `discuss` opens (or links) the thread of the post.
+  submission dispatches `form.command`; `discuss` opens (or links) the thread of the post. A modal
+  holds at most 5 components: a form's note is a text block of its own while a place is left, else
+  the first field's description; a form of more than 5 fields is refused naming its command.
 - `/submit <id>` without an answer or file opens the answer modal (4,000 characters per Discord
-  text input; larger solutions go in a `.py`/`.txt` attachment up to 64 KiB, checked by its size
-  before downloading). Slow commands (submit, post-now, pair-now, feedback) are deferred at once;
-  any other command is deferred if it has not answered within 2 s, so the 3-second interaction
-  deadline is never missed.
+  text input; larger answers go in a `.py`/`.sql`/`.txt`/`.md` attachment up to 64 KiB, checked by
+  its size before downloading).
+- Answering in time: Discord drops an interaction not acknowledged 3 s after it created it. Slow
+  commands (`SLOW_COMMANDS`, plus any with an attachment) are deferred at once; anything else,
+  database work included, runs while a timer set DEFER_AFTER_S (2 s) after `interaction.created_at`
+  runs, and is deferred when it fires. A defer has the visibility of the reply to come
+  (`Command.public`; buttons and forms answer privately), since the message that replaces a
+  "thinking..." placeholder keeps the placeholder's visibility; a reply that wants the other one
+  (an error of a public command) resolves the placeholder with a neutral line, goes as its own
+  follow-up, and the line is deleted. Error handlers never raise: they try the reply, then a
+  private follow-up, then log.
 - Everything is sent with `AllowedMentions.none()`; text is neutralised (`@everyone`, `@here`,
   `<@id>`, `<@&id>` cannot ping or impersonate) and code fences inside code blocks are broken with
   zero-width spaces. Limits: title 256, description 4096 (longer text continues in more embeds, up
@@ -31,12 +40,20 @@ Decisions (see DESIGN.md for the layers):
 - Posts: the community's channel is stored as a channel id (`/admin setup channel #daily`; a
   plain name is resolved to the id). Missing permissions are checked before sending and reported
   as a permanent `DeliveryError` naming them ("missing permission Send Messages in #daily"); 5xx
-  and rate limits are transient (a limit longer than discord.py waits itself comes back with its
-  `retry_after`). Each post and DM carries a nonce derived from its outbox key with
-  `enforce_nonce`, so a retry after a lost response or a timeout is not posted twice. Posts with a Discuss
-  button get a public thread named after the question.
-- Pair spaces are private threads in the community's channel with the members added; without the
-  permission to create them, the members get DMs instead.
+  and rate limits are transient. discord.py waits out limits up to 30 s itself; a longer one (or a
+  request it halts before making) raises `discord.RateLimited`, which is not an HTTPException: it
+  is caught everywhere a request is made and its `retry_after` goes to the outbox. Each post and
+  DM carries a nonce derived from its outbox key with `enforce_nonce`, so a retry after a lost
+  response or a timeout is not posted twice. Posts with a Discuss button get a public thread
+  named after the question.
+- Pair spaces are private threads in the community's channel with the members added; with no
+  channel or no permission to create them, the members get DMs instead: the space's message is
+  enqueued again as one outbox row per member (`<space key>:dm:<member id>`), each with its own
+  nonce and retries, so one closed DM or a retry touches no one else. A rate limit or an outage
+  while opening the thread raises instead, so the space is opened later rather than settled as DMs.
+- Command sync: at start, only when a digest of what `tree.sync` would send differs from the one
+  recorded in the database (`discord_state`, per application and target), or with `--sync`. A
+  failed sync is logged and the bot runs with the commands Discord already has.
 """
 
 from __future__ import annotations
@@ -98,7 +115,7 @@ CHOICES_MAX = 25
 DESCRIPTION_OPTION_MAX = 100
 
 MAX_ATTACHMENT_BYTES = MAX_CODE_BYTES
-ATTACHMENT_SUFFIXES = (".py", ".txt", ".md")  # code, or a written answer (the core reads either)
+ATTACHMENT_SUFFIXES = (".py", ".sql", ".txt", ".md")  # code or a query, or a written answer (the core reads any)
 # deferred at once (grading, posting a round, pairing, a DM): checked against the table by a test
 SLOW_COMMANDS = frozenset({"submit", "admin post-now", "admin pair-now", "mock feedback"})
 DEFER_AFTER_S = 2.0  # after Discord created the interaction, whose deadline is 3 s from then
@@ -994,7 +1011,7 @@ def build_modal(form: Form, custom_id: str) -> discord.ui.Modal:
     limits = [min(f.max_length or MODAL_INPUT_MAX, MODAL_INPUT_MAX) for f in form.fields]
     note = form.note.strip()
     if limits and max(limits) == MODAL_INPUT_MAX:
-        note += (f" Discord takes up to {MODAL_INPUT_MAX:,} characters here; for more, attach a .py file "
+        note += (f" Discord takes up to {MODAL_INPUT_MAX:,} characters here; for more, attach a file "
                  f"(up to {human_size(MAX_ATTACHMENT_BYTES)}) with /{form.command}.")
     note = note.strip()
     note_block = bool(note) and len(form.fields) < MODAL_COMPONENTS_MAX

@@ -150,7 +150,7 @@ async def test_oversized_or_foreign_attachment_is_refused_before_download(bot: d
     exe = dp.attachment(dp.snowflake(), "solution.exe", 10)
     await bot.feed(dp.slash("submit", {"id": "pair-sum-count", "file": exe["id"]}, types={"file": 11},
                             resolved={"attachments": {exe["id"]: exe}}))
-    assert "not a .py, .txt, .md file" in dp.text_of(bot.http.replies()[-1])
+    assert "not a .py, .sql, .txt, .md file" in dp.text_of(bot.http.replies()[-1])
     assert bot.http.cdn_requests == [] and bot.grader.calls == []
 
 
