@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -180,3 +181,21 @@ async def test_post_now_posts_the_current_round_once(wired: Services, admin: Cal
     assert len(chat.posts()) == 5
     with pytest.raises(Conflict):
         await wired.daily.post_now(admin.community)
+
+
+async def test_a_channel_emptied_by_the_old_hash_bug_is_not_set_again(tmp_path: Path) -> None:
+    """Before issue 16, `/admin setup channel #` stored '' (silently no round); '' now means an explicit
+    off, so migration 0009 turns those back into "not set", whose admins are told at post time."""
+    from bot.store.sqlite import load_migrations
+
+    migrations = load_migrations()
+    store = await Store.open(tmp_path / "old.db", migrate=False)
+    try:
+        await store.migrate(migrations[:8])
+        async with store.transaction() as db:
+            await db.execute("INSERT INTO communities (platform, external_id, name, channel, created_at)"
+                             " VALUES ('console', 'a', 'A', '', 't'), ('console', 'b', 'B', 'daily', 't')")
+        await store.migrate()
+        assert [c.channel for c in await store.list_communities()] == [None, "daily"]
+    finally:
+        await store.close()

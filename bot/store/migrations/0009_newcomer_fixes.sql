@@ -23,6 +23,10 @@ UPDATE mock_pairs SET outcome = CASE
 END WHERE outcome IS NULL;
 
 -- past dailies and other
+-- A daily channel: NULL is "not set" (admins get a DM at post time), '' is the explicit
+-- `/admin setup channel off` (bot/core/daily.py). Before this, '' only came from `/admin setup channel #`
+-- (the bug of issue 16 item 11): those communities are "not set" again, so their admins hear of it.
+UPDATE communities SET channel = NULL WHERE channel = '';
 
 -- issue 17: slack
 -- One deployment, many Slack workspaces (bot/adapters/slack_app.py). Bolt's installation store in our
