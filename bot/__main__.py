@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
 
     console = sub.add_parser("console", help="run a local community in the terminal (no tokens needed)")
     console.add_argument("--db", type=Path, help="SQLite file (default: ONSITE_DB or the user data directory)")
-    console.add_argument("--as", dest="name", metavar="NAME", help="your name in the local community")
+    console.add_argument("--as", dest="name", metavar="NAME", help="your name in the local community; you are its admin for this run only")
     console.add_argument("--json", action="store_true", help="print every message as one JSON object per line")
 
     discord = sub.add_parser("discord", help="run on Discord (needs DISCORD_TOKEN)")

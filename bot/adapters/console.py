@@ -278,7 +278,8 @@ class Console:
         return [
             Command(
                 "as",
-                "Act as another member of the local community (created on first use).",
+                "Act as another member (created on first use; any case, nobody is renamed; your own name "
+                "gives back this run's admin rights).",
                 self._cmd_as,
                 (Arg("name", "the member's name", required=True),),
                 platforms=frozenset({PLATFORM}),
