@@ -223,6 +223,8 @@ class World:
             "round_id": f"IN (SELECT id FROM mock_rounds WHERE community_id = {b})",
             "pair_id": "IN (SELECT p.id FROM mock_pairs AS p JOIN mock_rounds AS r ON r.id = p.round_id"
                        f" WHERE r.community_id = {b})",
+            # slack_installations, slack_bots, slack_workspaces: keyed by the Slack workspace, B's external id
+            "team_id": f"IN (SELECT external_id FROM communities WHERE id = {b} AND platform = 'slack')",
         }
         con = sqlite3.connect(self.path)
         try:
@@ -236,8 +238,9 @@ class World:
                     key = "member_id" if column.endswith("member_id") or column == "voter_id" else column
                     if key in refs:
                         conditions.append(f"{column} {refs[key]}")
-                # discord_state: process-wide (the digest of the last command sync), no member data
-                assert conditions or table in ("sqlite_sequence", "discord_state"), \
+                # discord_state: process-wide (the digest of the last command sync), no member data;
+                # slack_oauth_states: used OAuth nonces, from before any workspace exists
+                assert conditions or table in ("sqlite_sequence", "discord_state", "slack_oauth_states"), \
                     f"{table}: no column ties a row to a community"
                 if conditions:
                     where[table] = " OR ".join(conditions)
