@@ -616,6 +616,13 @@ class Store:
                 tries, solved = (int(row[0]), int(row[1])) if row else (0, 0)
                 if tries and (sub.kind != "written" or solved or tries >= WRITTEN_TRIES):
                     raise Conflict(f"You already answered `{sub.question_id}`; it takes one attempt.")
+                if tries and sub.kind == "written":  # a double click must not spend the one revision
+                    cur = await db.execute(
+                        "SELECT 1 FROM submissions WHERE member_id = ? AND question_id = ? AND kind = 'written'"
+                        " AND content = ? LIMIT 1", (sub.member_id, sub.question_id, sub.content))
+                    if await cur.fetchone() is not None:
+                        raise Conflict(f"This is the answer you already sent to `{sub.question_id}`; a revision "
+                                       "must change it (your one revision is still unused).")
             first_solve = False
             position = 0
             if sub.correct:

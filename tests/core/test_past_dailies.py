@@ -101,7 +101,7 @@ async def test_a_written_answer_after_the_reveal_shows_the_outline_and_is_not_li
     await wired.tick()
     late = Caller(await wired.store.ensure_member(community.id, "u-cy", "Cy", now=clock.now()), community)
     after = await wired.submissions.submit(late, "conflict-lite", text=WRITTEN, code=None)
-    assert after.title == "Answer recorded · rubric coverage 3/3 (100%)"
+    assert after.title == "Answer recorded · estimated rubric coverage 3/3 (100%)"
     assert after.footer == "Graded after the reveal of Tue 24 Nov: practice, no points."
     outline = (bank.get("conflict-lite").outline or "").strip()
     assert f"**Model outline** (revealed on Tue 24 Nov)\n{outline}" in after.body

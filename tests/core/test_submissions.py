@@ -20,6 +20,10 @@ from bot.store.sqlite import Store
 from tests.conftest import RecordingChat, StandInGrader
 
 WRONG = "def count_pairs(nums, target):\n    return 0\n"
+FEED_ANSWER = ("For 2M daily users I expect about 300 QPS at peak, so the latency budget for ranking is 150 ms. "
+               "A gradient boosted ranking model scores candidates with features such as author affinity and "
+               "freshness. We monitor the online metric of session length and run an A/B test before every "
+               "model change, keeping a holdout to catch slow drift.")
 
 
 def reference(bank: Bank, qid: str) -> str:
@@ -94,9 +98,12 @@ async def test_written_answer_gets_rubric_coverage(wired: Services, member: Call
               "scores them on engagement features such as author affinity and freshness. I would add caching "
               "of candidate lists and precompute author embeddings offline so serving stays cheap.")
     reply = await wired.submissions.submit(member, "feed-ranking-lite", text=answer, code=None)
-    assert reply.title == "Answer recorded · rubric coverage 2/3 (67%)"
+    assert reply.title == "Answer recorded · estimated rubric coverage 2/3 (67%)"
     fields = {f.name: f.value for f in reply.fields}
-    assert fields["Covered"] == "✓ Requirements and scale\n✓ Model"
+    assert fields["Developed"] == ("✓ Requirements and scale: “First I clarify scale: 2M daily users means roughly "
+                                   "300 QPS at peak for feed loads, with …”\n"
+                                   "✓ Model: “A gradient boosted ranking model scores them on engagement features "
+                                   "such as author …”")
     assert fields["Missed"].startswith("✗ **Monitoring and iteration**")
     with pytest.raises(Conflict, match="one written answer"):
         await wired.submissions.submit(member, "feed-ranking-lite", text=answer, code=None)
@@ -149,8 +156,7 @@ async def test_revealed_question_is_graded_for_no_points(wired: Services, member
 
 async def test_votes_after_the_reveal(wired: Services, member: Caller, admin: Caller, clock: FixedClock) -> None:
     await wired.tick()
-    answer = " ".join(["latency qps model features monitor metric a/b"] * 8)
-    await wired.submissions.submit(member, "feed-ranking-lite", text=answer, code=None)
+    await wired.submissions.submit(member, "feed-ranking-lite", text=FEED_ANSWER, code=None)
     with pytest.raises(Conflict, match="after its reveal"):
         await wired.submissions.vote(admin, "feed-ranking-lite", "Bob")
     clock.set(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
@@ -212,10 +218,13 @@ def test_answer_parsing_and_fences() -> None:
             parse_number(bad)
     assert strip_fences("```python\nx = 1\n```") == "x = 1"
     covered, missed = rubric_coverage(
-        "We measured p99 latencies and 12% gains", [RubricPoint("Scale", "d", ("latency",)), RubricPoint("Result", "d", ("percent",)),
-                                                    RubricPoint("Ethics", "d", ("fairness",))]
-    )
+        "We measured p99 latencies under load and kept them inside the budget. The launch brought 12% gains in "
+        "retention over the quarter.",
+        [RubricPoint("Scale", "Latency within the budget", ("latency",)),
+         RubricPoint("Result", "Gains in retention", ("percent",)), RubricPoint("Ethics", "d", ("fairness",))])
     assert [p.point for p in covered] == ["Scale", "Result"] and [p.point for p in missed] == ["Ethics"]
+    bare = rubric_coverage("We measured p99 latencies and 12% gains", [RubricPoint("Scale", "d", ("latency",))])
+    assert bare[0] == []  # a term in a short sentence is a mention, not a development
 
 
 async def test_communities_never_see_each_others_rounds_or_submissions(
@@ -255,7 +264,7 @@ async def test_two_processes_answering_at_once_store_one_attempt(
     other = await Store.open(store.path)  # a second process's connection
     try:
         twin = Services.build(other, bank, clock)
-        written = " ".join(["requirements scale model monitoring serving latency"] * 8)
+        written = FEED_ANSWER
         for qid, text in (("overfit-first-step", "B"), ("feed-ranking-lite", written)):
             results = await asyncio.gather(
                 wired.submissions.submit(member, qid, text=text, code=None),
