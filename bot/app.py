@@ -14,6 +14,7 @@ from bot.core.cooldown import Cooldown
 from bot.core.errors import Busy, ConfigError
 from bot.core.models import Question, Verdict
 from bot.core.ports import Chat, Grader
+from bot.core.review import ReviewModel, ReviewSettings
 from bot.core.services import Services
 from bot.store.sqlite import Store
 from graders import generated, sandbox
@@ -58,6 +59,10 @@ class App:
     grader: PoolGrader | None = None
 
     async def close(self) -> None:
+        await self.services.reviews.drain()  # each review is bounded by its timeout
+        model = self.services.reviews.model
+        if model is not None and hasattr(model, "close"):
+            await model.close()
         if self.grader is not None:
             await self.grader.close()
         await self.store.close()
@@ -97,6 +102,16 @@ def load_bank(settings: Settings) -> Bank:
     return bank
 
 
+def review_model(settings: Settings) -> ReviewModel | None:
+    """The AI reviewer when ONSITE_LLM_BASE_URL and ONSITE_LLM_MODEL are set (bot/ai.py), else None."""
+    if not settings.llm_base_url or not settings.llm_model:
+        return None
+    from bot.ai import OpenAIReviewModel
+
+    log.info("AI review on: model %s at %s", settings.llm_model, settings.llm_base_url)
+    return OpenAIReviewModel(settings.llm_base_url, settings.llm_model, settings.llm_api_key)
+
+
 async def build_app(
     settings: Settings,
     *,
@@ -124,5 +139,9 @@ async def build_app(
         grader=grader,
         grace=timedelta(minutes=settings.daily_grace_minutes),
         cooldown=Cooldown(settings.command_burst, settings.commands_per_minute) if cooldown else None,
+        review_model=review_model(settings),
+        review_settings=ReviewSettings(member_daily=settings.llm_member_daily,
+                                       community_daily=settings.llm_community_daily,
+                                       timeout_s=float(settings.llm_timeout_s)),
     )
     return App(settings=settings, store=store, services=services, grader=pool_grader)

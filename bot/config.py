@@ -83,6 +83,13 @@ class Settings:
     allow_rlimit_tier: bool = False  # let Discord/Slack run with the weaker judge tier (SECURITY.md)
     command_burst: int = 8  # commands a member may send in a row (Discord/Slack; bot.core.cooldown)
     commands_per_minute: int = 20  # and then how many a minute
+    # issue 20: the optional AI review (off unless a base URL and a model are set; bot/core/review.py)
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: Secret | None = None
+    llm_timeout_s: int = 30
+    llm_member_daily: int = 5
+    llm_community_daily: int = 200
 
     def require(self, *names: str) -> None:
         """Fail early, naming the variables a platform needs and does not have."""
@@ -115,6 +122,12 @@ ENV_NAMES: Mapping[str, str] = {
     "allow_rlimit_tier": "ONSITE_ALLOW_RLIMIT_TIER",
     "command_burst": "ONSITE_COMMAND_BURST",
     "commands_per_minute": "ONSITE_COMMANDS_PER_MINUTE",
+    "llm_base_url": "ONSITE_LLM_BASE_URL",
+    "llm_model": "ONSITE_LLM_MODEL",
+    "llm_api_key": "ONSITE_LLM_API_KEY",
+    "llm_timeout_s": "ONSITE_LLM_TIMEOUT_S",
+    "llm_member_daily": "ONSITE_LLM_MEMBER_DAILY",
+    "llm_community_daily": "ONSITE_LLM_COMMUNITY_DAILY",
 }
 
 
@@ -201,13 +214,30 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         if allow not in ("0", "1"):
             raise ConfigError(f"ONSITE_ALLOW_RLIMIT_TIER={shown(allow)} must be 1 (allow) or 0")
         kwargs["allow_rlimit_tier"] = allow == "1"
+    if (url := get("llm_base_url")) is not None:
+        if not re.match(r"^https?://[^\s/]+", url):
+            raise ConfigError(f"ONSITE_LLM_BASE_URL={shown(url)} must be an http(s) URL such as "
+                              "http://127.0.0.1:11434/v1 or https://api.openai.com/v1")
+        kwargs["llm_base_url"] = url
+        if get("llm_model") is None:
+            raise ConfigError("ONSITE_LLM_MODEL must be set with ONSITE_LLM_BASE_URL (the model's name at that server)")
+    if (model := get("llm_model")) is not None:
+        if get("llm_base_url") is None:
+            raise ConfigError("ONSITE_LLM_MODEL is set but ONSITE_LLM_BASE_URL is not")
+        kwargs["llm_model"] = model
+    for name, least, most in (("llm_timeout_s", 1, 300), ("llm_member_daily", 0, 1000),
+                              ("llm_community_daily", 0, 100000)):
+        if (value := get(name)) is not None:
+            if not _digits(value, 6) or not least <= int(value) <= most:
+                raise ConfigError(f"{ENV_NAMES[name]}={shown(value)} must be a whole number from {least} to {most}")
+            kwargs[name] = int(value)
     for name, most in (("command_burst", 100), ("commands_per_minute", 600)):
         if (value := get(name)) is not None:
             if not _digits(value, 3) or not 1 <= int(value) <= most:
                 raise ConfigError(f"{ENV_NAMES[name]}={shown(value)} must be a whole number from 1 to {most}")
             kwargs[name] = int(value)
     for name in ("discord_token", "slack_bot_token", "slack_app_token", "slack_signing_secret",
-                 "slack_client_secret", "slack_state_secret"):
+                 "slack_client_secret", "slack_state_secret", "llm_api_key"):
         if (token := get(name)) is not None:
             kwargs[name] = Secret(token)
     if (client_id := get("slack_client_id")) is not None:

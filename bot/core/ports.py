@@ -279,6 +279,17 @@ class Store(Protocol):
         self, member_ids: Sequence[int], *, since: datetime | None = None, track: str | None = None
     ) -> dict[int, list[tuple[datetime, int]]]: ...
 
+    # -- issue 20: optional AI reviews
+
+    async def cached_ai_review(self, content_hash: str) -> str | None: ...
+
+    async def start_ai_review(self, *, community_id: int, member_id: int, question_id: str, kind: str,
+                              content_hash: str, now: datetime, since: datetime,
+                              member_daily: int, community_daily: int) -> int | None: ...
+
+    async def finish_ai_review(self, review_id: int, *, result: str | None, note: str | None,
+                               now: datetime) -> None: ...
+
     # -- issue 10: data ownership
 
     async def member_data_counts(self, member_id: int) -> dict[str, int]: ...

@@ -71,6 +71,7 @@ LABELS: tuple[tuple[str, str], ...] = (
     ("messages_pending", "Messages waiting to be sent to you"),
     ("messages_sent", "Copies of messages sent to you"),
     ("grading_jobs", "Code waiting for or past grading"),
+    ("ai_reviews", "AI reviews of your answers and code"),
 )
 
 

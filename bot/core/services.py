@@ -21,6 +21,7 @@ from bot.core.plans import Plans
 from bot.core.ports import Chat, Grader, Store
 from bot.core.practice import Practice
 from bot.core.privacy import Privacy
+from bot.core.review import ReviewModel, Reviews, ReviewSettings
 from bot.core.stories import Stories
 from bot.core.submissions import Submissions
 from bot.core.timed import Timed
@@ -55,6 +56,10 @@ class Services:
     # issue 17: per-member command cooldown (None: no limit, the console) and unexpected-error counts
     cooldown: Cooldown | None = None
     failures: Failures = field(default_factory=Failures)
+    # issue 20: the optional AI review (no model: off)
+    review_model: ReviewModel | None = None
+    review_settings: ReviewSettings | None = None
+    reviews: Reviews = field(init=False)
     practice: Practice = field(init=False)
     timed: Timed = field(init=False)
     plans: Plans = field(init=False)
@@ -71,6 +76,9 @@ class Services:
         self.submissions.after_verdict = self.timed.after_verdict
         self.outbox.render_at_send("timer", self.timed.render_reminder)  # mocks register theirs in Mocks()
         self.privacy = Privacy(self.store, self.clock)
+        self.reviews = Reviews(self.store, self.clock, self.review_model, self.review_settings)
+        self.reviews.deliver = self.outbox.deliver
+        self.submissions.reviews = self.reviews if self.reviews.enabled else None
 
     @classmethod
     def build(
@@ -83,6 +91,8 @@ class Services:
         grader: Grader | None = None,
         grace: timedelta = timedelta(hours=6),
         cooldown: Cooldown | None = None,
+        review_model: ReviewModel | None = None,
+        review_settings: ReviewSettings | None = None,
     ) -> Services:
         outbox = Outbox(store, clock, chat)
         return cls(
@@ -95,6 +105,8 @@ class Services:
             submissions=Submissions(store, bank, clock, outbox, grader),
             mocks=Mocks(store, bank, clock, outbox),
             cooldown=cooldown,
+            review_model=review_model,
+            review_settings=review_settings,
         )
 
     async def tick(self, *, since: datetime | None = None) -> None:

@@ -76,6 +76,7 @@ from bot.core.models import (
 )
 from bot.core.outbox import Outbox
 from bot.core.ports import Grader, Store
+from bot.core.review import Reviews
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,7 @@ class Submissions:
         self.grader = grader
         self._grading: set[int] = set()
         self.after_verdict: VerdictHook | None = None  # set by Services.build (timed attempts)
+        self.reviews: Reviews | None = None  # set by Services.build (the optional AI review)
 
     async def open_question(self, caller: Caller, question_id: str, *, after_reveal: bool = False) -> Context:
         """The question and its current daily post. Once its answer was revealed here (today's post
@@ -263,7 +265,10 @@ class Submissions:
             daily_post_id=ctx.post.id if ctx.post else None, passed=verdict.passed, total=verdict.total,
             score=verdict.passed / verdict.total if verdict.total else None, detail=detail, job_id=job_id,
         ))
-        return verdict_message(q, verdict, recorded_note(recorded, ctx))
+        reply = verdict_message(q, verdict, recorded_note(recorded, ctx))
+        if verdict.accepted and self.reviews is not None and not q.is_sql:  # after the verdict, in the background
+            reply = _with_review_line(reply, await self.reviews.request_code(caller, q, code))
+        return reply
 
     async def recover(self) -> int:
         """Re-grade code whose grading a crash cut off (its process is gone); the verdict goes by DM.
@@ -405,7 +410,7 @@ class Submissions:
             title = f"Final answer recorded · {ratio}"
             body = (f"{estimate}. It is below this community's bar of {bar}%, so it does not count as solved; this "
                     "was your second and final try. The missed points are below, and the reveal shows a model outline.")
-        return Message(
+        reply = Message(
             title=title,
             body=body,
             fields=tuple(fields),
@@ -413,6 +418,9 @@ class Submissions:
             kind="success" if solved else "info",
             ephemeral=True,
         )
+        if self.reviews is not None:  # after the verdict is stored; the review comes later, by DM
+            reply = _with_review_line(reply, await self.reviews.request_written(caller, q, answer))
+        return reply
 
     # -- storing and scoring -----------------------------------------------------------------------
 
@@ -550,6 +558,10 @@ def _show(test: VerdictTest, part: str) -> str:
     sent one (the notation of its message, `nan` included), else the literal of the plain value."""
     text = (test.shown or {}).get(part) or repr(getattr(test, part))
     return text if len(text) <= 400 else text[:400] + " …"
+
+
+def _with_review_line(reply: Message, line: str) -> Message:
+    return replace(reply, body=f"{reply.body}\n\n{line}".strip()) if line else reply
 
 
 def verdict_message(q: Question, v: Verdict, note: str) -> Message:

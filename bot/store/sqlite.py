@@ -1160,6 +1160,37 @@ class Store:
             out[int(r[0])].append((datetime.fromisoformat(r[1]), int(r[2])))
         return out
 
+    # -- issue 20: optional AI reviews ------------------------------------------------------------
+
+    async def cached_ai_review(self, content_hash: str) -> str | None:
+        """The result of a finished review of exactly this content, if any (JSON)."""
+        row = await self._one("SELECT result FROM ai_reviews WHERE content_hash = ? AND status = 'done'"
+                              " ORDER BY id DESC LIMIT 1", (content_hash,))
+        return str(row[0]) if row else None
+
+    async def start_ai_review(self, *, community_id: int, member_id: int, question_id: str, kind: str,
+                              content_hash: str, now: datetime, since: datetime,
+                              member_daily: int, community_daily: int) -> int | None:
+        """Record a review request if both daily budgets (rows since `since`) allow it; None when not."""
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "SELECT COALESCE(SUM(member_id = ?), 0), COUNT(*) FROM ai_reviews WHERE community_id = ?"
+                " AND created_at >= ?", (member_id, community_id, iso(since)))
+            row = await cur.fetchone()
+            mine, everyone = (int(row[0]), int(row[1])) if row else (0, 0)
+            if mine >= member_daily or everyone >= community_daily:
+                return None
+            cur = await db.execute(
+                "INSERT INTO ai_reviews (community_id, member_id, question_id, kind, content_hash, status, created_at)"
+                " VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+                (community_id, member_id, question_id, kind, content_hash, iso(now)))
+            return int(cur.lastrowid or 0)
+
+    async def finish_ai_review(self, review_id: int, *, result: str | None, note: str | None, now: datetime) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE ai_reviews SET status = ?, result = ?, note = ?, finished_at = ? WHERE id = ?",
+                             ("done" if result is not None else "failed", result, note, iso(now), review_id))
+
     # -- issue 10: data ownership (/settings delete-my-data, `db backup`) ------------------------
 
     # What an erasure removes (or scrubs), one count per kind; `:m` is the member's id.
@@ -1183,12 +1214,14 @@ class Store:
         ("messages_pending", "SELECT COUNT(*) FROM outbox WHERE member_id = :m AND sent_at IS NULL AND failed_at IS NULL"),
         ("messages_sent", "SELECT COUNT(*) FROM outbox WHERE member_id = :m AND NOT (sent_at IS NULL AND failed_at IS NULL)"),
         ("grading_jobs", "SELECT COUNT(*) FROM grading_jobs WHERE member_id = :m"),
+        ("ai_reviews", "SELECT COUNT(*) FROM ai_reviews WHERE member_id = :m"),
     )
     # Child rows first, so foreign keys hold at every statement.
     ERASURE_STATEMENTS: tuple[str, ...] = (
         "DELETE FROM votes WHERE voter_id = :m OR submission_id IN (SELECT id FROM submissions WHERE member_id = :m)",
         "DELETE FROM points_ledger WHERE member_id = :m",
         "DELETE FROM grading_jobs WHERE member_id = :m",
+        "DELETE FROM ai_reviews WHERE member_id = :m",
         "DELETE FROM submissions WHERE member_id = :m",
         "DELETE FROM stories WHERE member_id = :m",
         "DELETE FROM mock_feedback WHERE from_member_id = :m OR to_member_id = :m",

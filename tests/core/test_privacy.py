@@ -46,6 +46,7 @@ MEMBER_COLUMNS: dict[tuple[str, str], str] = {
     ("timers", "member_id"): DELETE,
     ("stories", "member_id"): DELETE,
     ("grading_jobs", "member_id"): DELETE,
+    ("ai_reviews", "member_id"): DELETE,
     ("erasure_requests", "member_id"): DELETE,
 }
 
@@ -136,6 +137,11 @@ async def populate(wired: Services, store: Store, admin: Caller, clock: FixedClo
     await store._db.execute("UPDATE mock_rounds SET report = json_set(report, '$.paused', json_array("
                             "'Bob (until 2026-12-07)', 'Dan (until 2026-12-07)'))")
     await wired.outbox.deliver()  # some DMs go out (sent rows); reminders and check-ins stay pending
+    for caller in people.values():  # an AI review request each (bot/core/review.py)
+        assert await store.start_ai_review(community_id=admin.community.id, member_id=caller.member.id,
+                                           question_id="feed-ranking-lite", kind="written",
+                                           content_hash=f"h-{caller.member.id}", now=clock.now(),
+                                           since=clock.now(), member_daily=5, community_daily=50)
     return people
 
 

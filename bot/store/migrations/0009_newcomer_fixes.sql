@@ -70,3 +70,24 @@ CREATE TABLE discord_state (
     value                 TEXT NOT NULL,
     updated_at            TEXT NOT NULL
 );
+
+-- issue 20: ai reviews
+-- Optional AI reviews of written answers and accepted code (bot/core/review.py). One row per request:
+-- its result is cached by the hash of what was reviewed, and today's rows count against the member's
+-- and the community's daily budgets. Reviews never touch the ledger.
+CREATE TABLE ai_reviews (
+    id                    INTEGER PRIMARY KEY,
+    community_id          INTEGER NOT NULL REFERENCES communities(id),
+    member_id             INTEGER NOT NULL REFERENCES members(id),
+    question_id           TEXT NOT NULL,
+    kind                  TEXT NOT NULL,              -- 'written' | 'code'
+    content_hash          TEXT NOT NULL,              -- sha256 of the question id, kind and the text reviewed
+    status                TEXT NOT NULL,              -- 'pending' | 'done' | 'failed'
+    result                TEXT,                       -- the validated review, JSON (done)
+    note                  TEXT,                       -- why it failed, one line (failed)
+    created_at            TEXT NOT NULL,
+    finished_at           TEXT
+);
+CREATE INDEX ai_reviews_by_hash ON ai_reviews (content_hash, status);
+CREATE INDEX ai_reviews_by_member ON ai_reviews (member_id, created_at);
+CREATE INDEX ai_reviews_by_community ON ai_reviews (community_id, created_at);
