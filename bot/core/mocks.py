@@ -76,6 +76,7 @@ from bot.core.models import TRACK_LABELS, TRACKS, Caller, Community, Member, Out
 from bot.core.outbox import Outbox, Stale
 from bot.core.pairing import LEVELS, Candidate, History, pair_members
 from bot.core.ports import Store
+from bot.core.review import Reviews
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ANCHOR = date(2026, 1, 5)  # a Monday: rounds fall on dates a whole number of cadences from it
@@ -272,6 +273,7 @@ class Mocks:
         self.bank = bank
         self.clock = clock
         self.outbox = outbox
+        self.reviews: Reviews | None = None  # set by Services.build when the AI review is on
         outbox.render_at_send("remind", self.render_reminder)
         outbox.render_at_send("checkin", self.render_checkin)
 
@@ -460,8 +462,53 @@ class Mocks:
             message=Message(title=f"Mock feedback from {caller.member.display_name}",
                             body=notes or "", fields=tuple(Field(k, f"{v}/5", True) for k, v in scored.items())),
         )], now=now)
+        await self._debrief_when_complete(caller.community, pair_id, group, now)
         return Message(body=f"Feedback sent privately to {target['display_name']} (+{FEEDBACK_POINTS} points).",
                        kind="success", ephemeral=True)
+
+    async def _debrief_when_complete(self, community: Community, pair_id: int, group: Sequence[Any],
+                                     now: datetime) -> None:
+        """Once every member of the group has given and received feedback, each gets one debrief: the
+        scores they received per axis (averaged over their partners), every note to them, and the
+        feedback they gave. The outbox key makes it once per member, however the last forms race."""
+        forms = await self.store.pair_feedback(pair_id)
+        ids = {int(r["member_id"]) for r in group}
+        gave = {int(f["from_member_id"]) for f in forms}
+        got = {int(f["to_member_id"]) for f in forms}
+        if not ids or not ids <= gave or not ids <= got:
+            return
+        names = " & ".join(str(r["display_name"]) for r in group)
+        items = []
+        for member_id in sorted(ids):
+            received = [f for f in forms if int(f["to_member_id"]) == member_id]
+            fields = []
+            for axis in FEEDBACK_AXES:
+                values = [int(json.loads(f["scores"]).get(axis, 0)) for f in received]
+                values = [v for v in values if v]
+                if values:
+                    fields.append(Field(axis, f"{sum(values) / len(values):.1f}/5", True))
+            notes = "\n".join(f"**{f['from_name']}**: {f['text']}" for f in received if str(f["text"]).strip())
+            if notes:
+                fields.append(Field("What your partners wrote", notes))
+            given = [f for f in forms if int(f["from_member_id"]) == member_id]
+            if given:
+                fields.append(Field("What you gave", ", ".join(
+                    f"{next(str(r['display_name']) for r in group if int(r['member_id']) == int(f['to_member_id']))}"
+                    f" {'/'.join(str(v) for v in json.loads(f['scores']).values())}" for f in given)))
+            weakest = min((f for f in fields if f.name in FEEDBACK_AXES), key=lambda f: float(f.value.split('/')[0]),
+                          default=None)
+            body = "Everyone's feedback is in: here is yours, together."
+            if weakest is not None:
+                body += f" Your lowest score is **{weakest.name.lower()}** ({weakest.value}): practise that next."
+            items.append(OutboxItem(community_id=community.id, key=f"debrief:{pair_id}:{member_id}", purpose="dm",
+                                    member_id=member_id,
+                                    message=Message(title=f"Mock debrief · {names}", body=body, fields=tuple(fields))))
+        await self.store.enqueue(items, now=now)
+        if self.reviews is not None:  # when the AI review is on: a short summary of each member's feedback
+            for member_id in sorted(ids):
+                received = [{"scores": json.loads(f["scores"]), "notes": str(f["text"])}
+                            for f in forms if int(f["to_member_id"]) == member_id]
+                await self.reviews.request_debrief(community.id, member_id, pair_id, {"feedback": received})
 
     async def _require_optin(self, caller: Caller) -> None:
         if await self.store.optin(caller.member.id) is None:

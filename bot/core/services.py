@@ -79,6 +79,7 @@ class Services:
         self.reviews = Reviews(self.store, self.clock, self.review_model, self.review_settings)
         self.reviews.deliver = self.outbox.deliver
         self.submissions.reviews = self.reviews if self.reviews.enabled else None
+        self.mocks.reviews = self.reviews if self.reviews.enabled else None
 
     @classmethod
     def build(

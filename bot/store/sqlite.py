@@ -1006,6 +1006,13 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", (pair_id, from_id, to_id, scores, text, iso(now)))
             return cur.rowcount == 1
 
+    async def pair_feedback(self, pair_id: int) -> list[aiosqlite.Row]:
+        """Every feedback form of one pair (from, to, scores JSON, text), oldest first."""
+        return await self._all(
+            "SELECT f.from_member_id, f.to_member_id, f.scores, f.text, m.display_name AS from_name"
+            " FROM mock_feedback f JOIN members m ON m.id = f.from_member_id WHERE f.pair_id = ? ORDER BY f.id",
+            (pair_id,))
+
     # -- issue 9: practice, timed attempts, study plans, STAR stories, picture cards -------------
 
     async def member_submissions(self, member_id: int) -> list[aiosqlite.Row]:
