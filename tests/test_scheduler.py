@@ -27,7 +27,7 @@ async def test_jobs_are_rebuilt_from_the_database_and_catch_up_at_start(
     try:
         await scheduler.start()
         jobs = scheduler.jobs()
-        assert set(jobs) == {f"post:{admin.community.id}", "tick"}
+        assert set(jobs) == {f"post:{admin.community.id}", "tick", "lease"}
         trigger = jobs[f"post:{admin.community.id}"]
         assert cron_fields(trigger)["hour"] == "7" and cron_fields(trigger)["minute"] == "30"
         assert str(trigger.timezone) == "Asia/Tokyo"

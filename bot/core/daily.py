@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.core import views
+from bot.core import failpoints, views
 from bot.core.bank import Bank
 from bot.core.clock import Clock
 from bot.core.errors import Conflict
@@ -158,6 +158,7 @@ class DailyService:
             if now - due <= self.grace and (since is None or due > since):
                 if community.channel:
                     await self.announce(community, day)
+                    failpoints.hit("daily.announced")
                 else:
                     await self.tell_admins_no_channel(community, day)
 

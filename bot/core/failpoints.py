@@ -6,7 +6,8 @@ nothing flushed and no `finally` run. Unarmed (the default), `hit()` is one set 
 
 Points: `outbox.claimed` (messages leased, none sent), `mocks.round_created` (a mock round's row
 exists, its groups do not), `store.ledger` (inside the transaction that stores a submission, after
-its first ledger row), `grading.started` (a code submission's job is written, the judge not asked).
+its first ledger row), `grading.started` (a code submission's job is written, the judge not asked),
+`daily.announced` (a daily round's posts are queued, none sent: the middle of a scheduler tick).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import signal
 from collections.abc import Iterable
 
-POINTS = frozenset({"outbox.claimed", "mocks.round_created", "store.ledger", "grading.started"})
+POINTS = frozenset({"outbox.claimed", "mocks.round_created", "store.ledger", "grading.started", "daily.announced"})
 _armed: frozenset[str] = frozenset()
 
 

@@ -1167,6 +1167,29 @@ class Store:
             out[int(r[0])].append((datetime.fromisoformat(r[1]), int(r[2])))
         return out
 
+    # -- issue 19: one leader for schedules --------------------------------------------------------
+
+    async def hold_lease(self, name: str, holder: str, *, now: datetime, ttl_s: float) -> bool:
+        """Take or renew the lease `name` for `holder` until now + ttl_s; True when `holder` has it.
+        One write transaction (serialised across processes), so two holders never both get True."""
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE"
+                " SET holder = excluded.holder, expires_at = excluded.expires_at"
+                " WHERE leases.holder = excluded.holder OR leases.expires_at <= ?",
+                (name, holder, iso(now + timedelta(seconds=ttl_s)), iso(now)))
+            cur = await db.execute("SELECT holder FROM leases WHERE name = ?", (name,))
+            row = await cur.fetchone()
+            return row is not None and row[0] == holder
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
+    async def lease_holder(self, name: str, *, now: datetime) -> str | None:
+        row = await self._one("SELECT holder FROM leases WHERE name = ? AND expires_at > ?", (name, iso(now)))
+        return str(row[0]) if row else None
+
     # -- issue 20: optional AI reviews ------------------------------------------------------------
 
     async def cached_ai_review(self, content_hash: str) -> str | None:

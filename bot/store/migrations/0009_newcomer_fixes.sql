@@ -91,3 +91,13 @@ CREATE TABLE ai_reviews (
 CREATE INDEX ai_reviews_by_hash ON ai_reviews (content_hash, status);
 CREATE INDEX ai_reviews_by_member ON ai_reviews (member_id, created_at);
 CREATE INDEX ai_reviews_by_community ON ai_reviews (community_id, created_at);
+
+-- issue 19: one leader for schedules
+-- Several bot processes on one database (Discord shards, Slack replicas): the one holding the
+-- 'scheduler' lease runs the daily/mock/plan ticks and the outbox; it renews it, and when it dies
+-- another takes it over once it expires (bot/scheduler.py).
+CREATE TABLE leases (
+    name                  TEXT PRIMARY KEY,
+    holder                TEXT NOT NULL,
+    expires_at            TEXT NOT NULL
+);
