@@ -35,6 +35,7 @@ does not fail correct solutions, and a fast one does not pass slow ones. A limit
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import hashlib
 import json
@@ -43,7 +44,6 @@ import os
 import statistics
 import tempfile
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,12 +54,11 @@ from . import sandbox
 from .result import ACCEPTED, WRONG_ANSWER
 from .spec import MAX_TIME_LIMIT_S, CodeSpec, TestCase
 
-FORMAT = 1
+FORMAT = 2
 FACTOR = 4.0  # the generated tests may take this many times the reference's time...
 STARTUP_S = 1.0  # ...plus this much for the interpreter, the imports and the file's own tests
 MEASURE_RUNS = 3
 NAME_PREFIX = "generated: "
-MEMORY_CACHE = 8  # built questions kept in memory (each can hold megabytes of inputs)
 
 
 class GenerationError(ValueError):
@@ -89,7 +88,6 @@ def cache_key(spec: CodeSpec) -> str:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
 
 
-_memory: OrderedDict[str, Generated] = OrderedDict()
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -106,10 +104,7 @@ def load_or_build(spec: CodeSpec, tier: str | None = None, *, rebuild: bool = Fa
     key = cache_key(spec)
     with _locks_guard:
         lock = _locks.setdefault(key, threading.Lock())
-    with lock:
-        if not rebuild and key in _memory:
-            _memory.move_to_end(key)
-            return _memory[key]
+    with lock:  # read from the file each time: a question's inputs can be tens of megabytes in memory
         folder = _private_folder()
         path = folder / f"{spec.id}-{key}.marshal"
         with open(folder / f"{spec.id}.lock", "a+b") as lock_file:  # one builder across processes too
@@ -118,9 +113,6 @@ def load_or_build(spec: CodeSpec, tier: str | None = None, *, rebuild: bool = Fa
             if gen is None:
                 gen = build(spec, tier)
                 _write(path, key, gen)
-        _memory[key] = gen
-        while len(_memory) > MEMORY_CACHE:
-            _memory.popitem(last=False)
         return gen
 
 
@@ -154,7 +146,7 @@ def build(spec: CodeSpec, tier: str | None = None) -> Generated:
     if limit_s > MAX_TIME_LIMIT_S:
         raise GenerationError(f"{spec.id}: the reference takes {reference_s:.2f} s on the generated tests, so their "
                               f"limit would be {limit_s:.1f} s, over the judge's {MAX_TIME_LIMIT_S:.0f} s: make them smaller")
-    tests = tuple(TestCase(name, args, kwargs, expected, False)
+    tests = tuple(TestCase(name, (), {}, expected, False, frame=framed(args, kwargs))
                   for (name, args, kwargs), expected in zip(cases, answers, strict=True))
     return Generated(tests, reference_s, limit_s, datetime.now(UTC).isoformat(timespec="seconds"), tier)
 
@@ -184,6 +176,25 @@ def _generate(spec: CodeSpec, tier: str) -> list[tuple[str, tuple[Any, ...], dic
             raise GenerationError(f"{spec.id}: generated case {n}: inputs must be plain data")
         cases.append((name, tuple(case.get("args", [])), dict(case.get("kwargs", {}))))
     return cases
+
+
+def framed(args: Any, kwargs: Any) -> bytes:
+    """A test's input as the sandbox's input pipe carries it (sandbox._frame's format)."""
+    blob = marshal.dumps((tuple(args), dict(kwargs)))
+    return len(blob).to_bytes(4, "big") + blob
+
+
+def release_memory() -> None:
+    """Give back to the system what a graded run with generated tests held (tens of megabytes of
+    inputs, freed by then): glibc keeps freed memory in its per-thread arenas otherwise, and a
+    long-running bot would hold the high-water mark of every large question it graded."""
+    try:
+        libc = ctypes.CDLL(None)
+        trim = getattr(libc, "malloc_trim", None)
+        if trim is not None:
+            trim(0)
+    except OSError:
+        pass
 
 
 def _opaque(x: Any) -> bool:
@@ -216,8 +227,7 @@ def _read(path: Path, key: str) -> Generated | None:
         return None
     if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("key") != key:
         return None
-    tests = tuple(TestCase(name, tuple(args), dict(kwargs), expected, False)
-                  for name, args, kwargs, expected in data["cases"])
+    tests = tuple(TestCase(name, (), {}, expected, False, frame=frame) for name, frame, expected in data["cases"])
     return Generated(tests, float(data["reference_s"]), float(data["limit_s"]), str(data["built_at"]),
                      str(data["tier"]))
 
@@ -225,7 +235,7 @@ def _read(path: Path, key: str) -> Generated | None:
 def _write(path: Path, key: str, gen: Generated) -> None:
     data = {"format": FORMAT, "key": key, "reference_s": gen.reference_s, "limit_s": gen.limit_s,
             "built_at": gen.built_at, "tier": gen.tier,
-            "cases": [(t.name, list(t.args), dict(t.kwargs), t.expected) for t in gen.tests]}
+            "cases": [(t.name, t.frame, t.expected) for t in gen.tests]}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".building-")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -242,4 +252,5 @@ def _write(path: Path, key: str, gen: Generated) -> None:
                 old.unlink()
 
 
-__all__ = ["FACTOR", "STARTUP_S", "Generated", "GenerationError", "build", "cache_dir", "load_or_build", "prepare"]
+__all__ = ["FACTOR", "STARTUP_S", "Generated", "GenerationError", "build", "cache_dir", "load_or_build", "prepare",
+           "release_memory"]

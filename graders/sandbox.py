@@ -785,6 +785,8 @@ def _cpu_soft(spec: CodeSpec) -> int:
 
 
 def _frame(test: Any) -> bytes:
+    if test.frame is not None:
+        return bytes(test.frame)
     blob = marshal.dumps((tuple(test.args), dict(test.kwargs)))
     return len(blob).to_bytes(4, "big") + blob
 

@@ -42,6 +42,9 @@ class TestCase:
     kwargs: Mapping[str, Any]
     expected: Any
     visible: bool = False
+    # generated tests: the input already framed for the pipe (length + marshal of (args, kwargs)), so
+    # the judge's process holds one bytes object per test, not millions of small Python objects
+    frame: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -240,7 +240,7 @@ class World:
                         conditions.append(f"{column} {refs[key]}")
                 # discord_state: process-wide (the digest of the last command sync), no member data;
                 # slack_oauth_states: used OAuth nonces, from before any workspace exists
-                assert conditions or table in ("sqlite_sequence", "discord_state", "slack_oauth_states"), \
+                assert conditions or table in ("sqlite_sequence", "discord_state", "slack_oauth_states", "leases"), \
                     f"{table}: no column ties a row to a community"
                 if conditions:
                     where[table] = " OR ".join(conditions)

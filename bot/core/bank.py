@@ -44,6 +44,9 @@ CHOICE_LETTERS = "ABCDEFGH"
 
 COMMON_REQUIRED = ("id", "track", "title", "difficulty", "topics", "prompt")
 COMMON_OPTIONAL = ("hints", "explanation")
+COMPLEXITY = re.compile(r"\bO\(\s*[^()]*[a-zA-Z][^()]*(?:\([^()]*\)[^()]*)*\)")  # a stated bound: O(n log n), O(k)
+NOT_RUNTIME = re.compile(r"O\(\s*(?:h|eps|epsilon|ε|dx)\b")  # an error order (O(h^2)), not a running time
+REQUIRE_SLOW = False  # turned on once every question that states a complexity has its slow solutions
 CODE_OPTIONAL = ("compare", "tolerance", "time_limit_s", "memory_mb", "second", "slow", "generated")
 GENERATED_FIELDS = ("code", "seed")
 FIELDS_BY_TRACK: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -498,6 +501,13 @@ def parse_question(data: Any, *, file_stem: str | None = None, folder: str | Non
         wrong_list = [wrong] if isinstance(wrong, str) else wrong
         if not isinstance(wrong_list, list) or not wrong_list:
             raise _Invalid("wrong", "must be one or more plausible wrong solutions (text or a list of text)")
+        slow = _solutions(data, "slow", entry)
+        stated = next((m for m in COMPLEXITY.finditer(common["prompt"]) if not NOT_RUNTIME.match(m.group(0))), None)
+        if REQUIRE_SLOW and stated and not slow:
+            raise _Invalid("slow", f"is required: the prompt states a complexity ({stated.group(0)}); add the naive "
+                                   "solution its generated tests make time out (questions/README.md)")
+        if slow and "generated" not in data:
+            raise _Invalid("generated", "is required with slow solutions: inputs large enough to make them time out")
         return Question(
             **common,
             entry=entry,
@@ -510,7 +520,7 @@ def parse_question(data: Any, *, file_stem: str | None = None, folder: str | Non
             reference=_check_code(data["reference"], "reference", entry),
             wrong=tuple(_check_code(w, f"wrong[{i}]", entry) for i, w in enumerate(wrong_list)),
             second=_solutions(data, "second", entry),
-            slow=_solutions(data, "slow", entry),
+            slow=slow,
             generated=_generated(data),
         )
 

@@ -4,6 +4,7 @@ submission; `selftest` proves reference, second, wrong and slow solutions. Real 
 
 from __future__ import annotations
 
+import marshal
 import os
 import re
 import stat
@@ -15,7 +16,7 @@ import yaml
 
 from graders import generated, sandbox
 from graders.__main__ import main as graders_main
-from graders.spec import CodeSpec
+from graders.spec import CodeSpec, TestCase
 
 GENERATOR = """
 import os, random
@@ -52,7 +53,6 @@ def question(**extra: Any) -> dict[str, Any]:
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "generated-cache"
     monkeypatch.setenv("ONSITE_GENERATED_CACHE", str(folder))
-    generated._memory.clear()
     return folder
 
 
@@ -63,8 +63,14 @@ def test_expected_values_come_from_the_reference_run_in_the_sandbox(tier: str, c
     assert names == ["generated: 20000 random", "generated: where it ran"]
     assert all(not t.visible for t in gen.tests)  # generated inputs are hidden
     big, where = gen.tests
-    assert big.expected == len(set(big.args[0]))  # the reference's answer
-    uid = where.args[0][0]
+    def inputs(t: TestCase) -> tuple[Any, ...]:  # the judge keeps them framed for the pipe
+        assert t.frame is not None and int.from_bytes(t.frame[:4], "big") == len(t.frame) - 4
+        args, kwargs = marshal.loads(t.frame[4:])
+        assert kwargs == {}
+        return tuple(args)
+
+    assert big.expected == len(set(inputs(big)[0]))  # the reference's answer
+    uid = inputs(where)[0][0]
     if os.geteuid() == 0:  # the generator ran as a sandbox slot uid, not as the judge
         assert sandbox.SLOT_UID_BASE <= uid < sandbox.SLOT_UID_BASE + sandbox.SLOT_COUNT
     # the limit: the question's own limit as a floor, else startup + FACTOR x the reference's time
@@ -77,7 +83,6 @@ def test_the_cache_is_reused_then_rebuilt_when_the_reference_changes(tier: str, 
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     spec = CodeSpec.from_dict(question())
     first = generated.load_or_build(spec, tier)
-    generated._memory.clear()
     calls: list[str] = []
     real_run = sandbox.run
     monkeypatch.setattr(sandbox, "run", lambda code, s, tier=None: calls.append(s.id) or real_run(code, s, tier))
