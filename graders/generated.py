@@ -41,7 +41,10 @@ import hashlib
 import json
 import marshal
 import os
+import pickle
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass, replace
@@ -111,8 +114,10 @@ def load_or_build(spec: CodeSpec, tier: str | None = None, *, rebuild: bool = Fa
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             gen = None if rebuild else _read(path, key)
             if gen is None:
-                gen = build(spec, tier)
-                _write(path, key, gen)
+                _build_in_child(spec, tier, path, key)
+                gen = _read(path, key)
+                if gen is None:
+                    raise GenerationError(f"{spec.id}: the generated tests were built but cannot be read back")
         return gen
 
 
@@ -176,6 +181,31 @@ def _generate(spec: CodeSpec, tier: str) -> list[tuple[str, tuple[Any, ...], dic
             raise GenerationError(f"{spec.id}: generated case {n}: inputs must be plain data")
         cases.append((name, tuple(case.get("args", [])), dict(case.get("kwargs", {}))))
     return cases
+
+
+_CHILD = ("import pickle, sys\n"
+          "from graders import generated as g\n"
+          "spec, tier, path, key = pickle.load(sys.stdin.buffer)\n"
+          "try:\n"
+          "    g._write(path, key, g.build(spec, tier))\n"
+          "except g.GenerationError as e:\n"
+          "    sys.stderr.write(str(e)); sys.exit(3)\n")
+
+
+def _build_in_child(spec: CodeSpec, tier: str | None, path: Path, key: str) -> None:
+    """Build in a short-lived process of our own: decoding a generator's output makes millions of small
+    objects, and a long-running bot would keep the memory they fragmented."""
+    try:
+        done = subprocess.run([sys.executable, "-c", _CHILD], input=pickle.dumps((spec, tier, path, key)),
+                              capture_output=True, timeout=30 * (MEASURE_RUNS + 2))
+    except subprocess.TimeoutExpired:
+        raise GenerationError(f"{spec.id}: building the generated tests took too long") from None
+    if done.returncode == 3:
+        raise GenerationError(done.stderr.decode("utf-8", "replace").strip())
+    if done.returncode != 0:
+        raise GenerationError(f"{spec.id}: building the generated tests failed: "
+                              + done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:][0][:300]
+                              if done.stderr.strip() else f"{spec.id}: the builder exited with {done.returncode}")
 
 
 def framed(args: Any, kwargs: Any) -> bytes:
