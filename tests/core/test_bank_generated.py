@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.core.bank import Bank
 from graders.spec import CodeSpec
@@ -66,3 +67,26 @@ async def test_the_bots_grader_grades_against_the_generated_tests(tmp_path: Path
     assert ok.verdict == "accepted" and ok.total == len(q.tests) + 1, ok
     assert bad.verdict == "wrong_answer" and bad.passed == len(q.tests), bad
     assert bad.message == f"Wrong answer on a hidden test (test {len(q.tests) + 1} of {len(q.tests) + 1})."
+
+
+def test_a_prompt_that_states_a_complexity_needs_a_slow_solution(tmp_path: Path) -> None:
+    root = copy_bank(tmp_path)
+    path = root / "coding" / "pair-sum-count.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["prompt"] += "\nAim for O(n log n) time."
+    path.write_text(yaml.safe_dump(data))
+    name, field, reason = only_error(Bank.load(root))
+    assert (name, field) == ("pair-sum-count.yaml", "slow") and "O(n log n)" in reason
+    data["prompt"] = data["prompt"].replace("O(n log n) time", "an error of O(h^2)")  # an error order, not a time
+    path.write_text(yaml.safe_dump(data))
+    assert Bank.load(root).errors == []
+    data["prompt"] += " Aim for O(n)."
+    data.update(slow=SLOW)  # a slow solution without inputs to make it slow
+    path.write_text(yaml.safe_dump(data))
+    assert only_error(Bank.load(root))[1] == "generated"
+
+
+def test_every_question_of_the_real_bank_that_states_a_complexity_proves_it() -> None:
+    bank = Bank.load(Path(__file__).resolve().parents[2] / "questions")
+    assert bank.errors == []
+    assert sum(1 for q in bank if q.slow) >= 40
