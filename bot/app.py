@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -46,11 +45,6 @@ class PoolGrader:
             result = await self.pool.grade(code, spec, key=key)
         except PoolBusy as exc:
             raise Busy(f"{exc}.", exc.retry_after_s) from None
-        finally:
-            if spec.generator is not None:
-                del spec
-                gc.collect()
-                generated.release_memory()
         return Verdict.from_dict(result.to_dict())
 
     async def close(self) -> None:

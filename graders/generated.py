@@ -35,7 +35,6 @@ does not fail correct solutions, and a fast one does not pass slow ones. A limit
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import hashlib
 import json
@@ -214,19 +213,6 @@ def framed(args: Any, kwargs: Any) -> bytes:
     return len(blob).to_bytes(4, "big") + blob
 
 
-def release_memory() -> None:
-    """Give back to the system what a graded run with generated tests held (tens of megabytes of
-    inputs, freed by then): glibc keeps freed memory in its per-thread arenas otherwise, and a
-    long-running bot would hold the high-water mark of every large question it graded."""
-    try:
-        libc = ctypes.CDLL(None)
-        trim = getattr(libc, "malloc_trim", None)
-        if trim is not None:
-            trim(0)
-    except OSError:
-        pass
-
-
 def _opaque(x: Any) -> bool:
     if isinstance(x, cmp.Opaque):
         return True
@@ -282,5 +268,4 @@ def _write(path: Path, key: str, gen: Generated) -> None:
                 old.unlink()
 
 
-__all__ = ["FACTOR", "STARTUP_S", "Generated", "GenerationError", "build", "cache_dir", "load_or_build", "prepare",
-           "release_memory"]
+__all__ = ["FACTOR", "STARTUP_S", "Generated", "GenerationError", "build", "cache_dir", "load_or_build", "prepare"]

@@ -15,7 +15,7 @@ import math
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -279,15 +279,19 @@ def _check_code(source: Any, key: str, entry: str) -> str:
     return source
 
 
-def _solutions(d: Mapping[str, Any], key: str, entry: str) -> tuple[str, ...]:
-    """`second` (more correct solutions) or `slow` (correct but too slow): one source or a list."""
+def _sources(d: Mapping[str, Any], key: str, check: Callable[[Any, str], str], what: str) -> tuple[str, ...]:
+    """`wrong`, `second` or `slow`: one source or a list of them, each checked by `check(source, where)`."""
     if key not in d:
         return ()
     raw = d[key]
     items = [raw] if isinstance(raw, str) else raw
     if not isinstance(items, list) or not items:
-        raise _Invalid(key, "must be one or more Python solutions (text or a list of text)")
-    return tuple(_check_code(code, f"{key}[{i}]", entry) for i, code in enumerate(items))
+        raise _Invalid(key, f"must be one or more {what} (text or a list of text)")
+    return tuple(check(source, f"{key}[{i}]") for i, source in enumerate(items))
+
+
+def _solutions(d: Mapping[str, Any], key: str, entry: str, what: str = "Python solutions") -> tuple[str, ...]:
+    return _sources(d, key, lambda code, where: _check_code(code, where, entry), what)
 
 
 def _generated(d: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -333,14 +337,6 @@ def _sql_question(data: Mapping[str, Any], common: dict[str, Any]) -> Question:
     ordered = data.get("ordered", False)
     if not isinstance(ordered, bool):
         raise _Invalid("ordered", f"must be true (rows compared in order) or false (as a multiset), got {_kind(ordered)}")
-    wrong = data["wrong"]
-    wrong_list = [wrong] if isinstance(wrong, str) else wrong
-    if not isinstance(wrong_list, list) or not wrong_list:
-        raise _Invalid("wrong", "must be one or more plausible wrong queries (text or a list of text)")
-    second = data.get("second", [])
-    second_list = [second] if isinstance(second, str) else second
-    if not isinstance(second_list, list):
-        raise _Invalid("second", "must be one or more other correct queries (text or a list of text)")
     tolerance = _number(data, "tolerance", 0.0, 1.0) if "tolerance" in data else None
     return Question(
         **common, schema=schema, ordered=ordered, tests=tests, tolerance=tolerance,
@@ -349,8 +345,8 @@ def _sql_question(data: Mapping[str, Any], common: dict[str, Any]) -> Question:
         time_limit_s=_number(data, "time_limit_s", 0.1, 30.0) if "time_limit_s" in data else None,
         memory_mb=int(_number(data, "memory_mb", 64, 2048)) if "memory_mb" in data else None,
         reference=_check_query(data["reference"], "reference"),
-        wrong=tuple(_check_query(w, f"wrong[{i}]") for i, w in enumerate(wrong_list)),
-        second=tuple(_check_query(w, f"second[{i}]") for i, w in enumerate(second_list)),
+        wrong=_sources(data, "wrong", _check_query, "plausible wrong queries"),
+        second=_sources(data, "second", _check_query, "other correct queries"),
     )
 
 
@@ -497,10 +493,7 @@ def parse_question(data: Any, *, file_stem: str | None = None, folder: str | Non
         tolerance = _number(data, "tolerance", 0.0, 1.0) if "tolerance" in data else None
         if tolerance is not None and "float" not in compare:
             raise _Invalid("tolerance", f"only applies with compare: float or unordered_float, not {compare}")
-        wrong = data["wrong"]
-        wrong_list = [wrong] if isinstance(wrong, str) else wrong
-        if not isinstance(wrong_list, list) or not wrong_list:
-            raise _Invalid("wrong", "must be one or more plausible wrong solutions (text or a list of text)")
+        wrong = _solutions(data, "wrong", entry, "plausible wrong solutions")
         slow = _solutions(data, "slow", entry)
         stated = next((m for m in COMPLEXITY.finditer(common["prompt"]) if not NOT_RUNTIME.match(m.group(0))), None)
         if REQUIRE_SLOW and stated and not slow:
@@ -518,7 +511,7 @@ def parse_question(data: Any, *, file_stem: str | None = None, folder: str | Non
             time_limit_s=_number(data, "time_limit_s", 0.1, 30.0) if "time_limit_s" in data else None,
             memory_mb=int(_number(data, "memory_mb", 64, 2048)) if "memory_mb" in data else None,
             reference=_check_code(data["reference"], "reference", entry),
-            wrong=tuple(_check_code(w, f"wrong[{i}]", entry) for i, w in enumerate(wrong_list)),
+            wrong=wrong,
             second=_solutions(data, "second", entry),
             slow=slow,
             generated=_generated(data),
