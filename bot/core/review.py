@@ -28,7 +28,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -218,21 +218,28 @@ class Reviews:
             member_daily=self.settings.member_daily, community_daily=self.settings.community_daily)
         if review_id is None:
             return "AI review: today's limit is reached; your estimate above stands."
-        task = asyncio.get_running_loop().create_task(self._review(caller, q, kind, text, review_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._review(caller, q, kind, text, review_id))
         return "AI review: coming in your DMs in a minute."
 
-    async def _review(self, caller: Caller, q: Question, kind: str, text: str, review_id: int) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _ask(self, system: str, user: str) -> str:
+        """One completion within the timeout (the client's own, and ours around it)."""
         assert self.model is not None
+        try:
+            return await asyncio.wait_for(self.model.complete(system, user, timeout_s=self.settings.timeout_s),
+                                          self.settings.timeout_s + 1.0)
+        except TimeoutError:
+            raise ReviewUnavailable("the AI reviewer did not answer in time") from None
+
+    async def _review(self, caller: Caller, q: Question, kind: str, text: str, review_id: int) -> None:
         system, user = (WRITTEN_SYSTEM, written_request(q, text)) if kind == "written" else \
             (CODE_SYSTEM, code_request(q, text))
         try:
-            try:
-                reply = await asyncio.wait_for(self.model.complete(system, user, timeout_s=self.settings.timeout_s),
-                                               self.settings.timeout_s + 1.0)
-            except TimeoutError:
-                raise ReviewUnavailable("the AI reviewer did not answer in time") from None
+            reply = await self._ask(system, user)
             review = parse_written(reply, q, text) if kind == "written" else parse_code(reply)
         except ReviewUnavailable as exc:
             await self.store.finish_ai_review(review_id, result=None, note=str(exc), now=self.clock.now())
@@ -271,19 +278,11 @@ class Reviews:
             member_daily=self.settings.member_daily, community_daily=self.settings.community_daily)
         if review_id is None:
             return
-        task = asyncio.get_running_loop().create_task(self._debrief(community_id, member_id, text, review_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._debrief(community_id, member_id, text, review_id))
 
     async def _debrief(self, community_id: int, member_id: int, text: str, review_id: int) -> None:
-        assert self.model is not None
         try:
-            try:
-                reply = await asyncio.wait_for(self.model.complete(DEBRIEF_SYSTEM, text,
-                                                                   timeout_s=self.settings.timeout_s),
-                                               self.settings.timeout_s + 1.0)
-            except TimeoutError:
-                raise ReviewUnavailable("the AI reviewer did not answer in time") from None
+            reply = await self._ask(DEBRIEF_SYSTEM, text)
             summary = " ".join(str(_json_object(reply).get("summary", "")).split())[:600]
             if not summary:
                 raise ReviewUnavailable("the AI summary came back empty")
