@@ -4,7 +4,7 @@ Decisions:
 - WAL journal, foreign keys on, `busy_timeout` so a second process waits instead of failing.
 - One connection per process does all the writing; `transaction()` takes an asyncio lock and
   `BEGIN IMMEDIATE`, so a write transaction never interleaves with another coroutine's.
-- Migrations are `migrations/NNNN_name.sql`, numbered from 1 without gaps. `migrate()` applies every
+- Migrations are `migrations/sqlite/NNNN_name.sql`, numbered from 1 without gaps. `migrate()` applies every
   pending one in a single transaction and records the last number in `PRAGMA user_version`; a
   database newer than the code is refused rather than silently used.
 - Every write that must not happen twice has a unique key (`daily_posts` per community, date and
@@ -87,7 +87,7 @@ class Migration:
 def load_migrations(folder: Path | None = None) -> list[Migration]:
     """Read and order the migration files; numbers must run 1, 2, 3, ... without gaps."""
     if folder is None:
-        root = resources.files("bot.store") / "migrations"
+        root = resources.files("bot.store") / "migrations" / "sqlite"
         entries = [(e.name, e.read_text(encoding="utf-8")) for e in root.iterdir() if e.name.endswith(".sql")]
     else:
         entries = [(p.name, p.read_text(encoding="utf-8")) for p in folder.glob("*.sql")]
@@ -162,7 +162,13 @@ def owner_alive(owner: str) -> bool:
 
 
 class Store:
-    """The embedded default store. Create with `await Store.open(path)`."""
+    """The embedded default store. Create with `await Store.open(path)`.
+
+    Every query below is written once for both engines (`bot/store/postgres.py` runs them on
+    PostgreSQL): `?` and `:name` parameters, `RETURNING id` instead of `lastrowid`, `COUNT(CASE ...)`
+    instead of summing booleans; what differs is a class attribute (`WEEK_SQL`) or an override."""
+
+    WEEK_SQL = "date(local_date, '-6 days', 'weekday 1')"  # the Monday of local_date's week, ISO text
 
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
@@ -339,7 +345,7 @@ class Store:
     async def find_member(self, community_id: int, name_or_id: str) -> Member | None:
         """Look a member up by platform id or (case-insensitively) by display name, in one community."""
         row = await self._one(
-            "SELECT * FROM members WHERE community_id = ? AND (external_id = ? OR display_name = ? COLLATE NOCASE)"
+            "SELECT * FROM members WHERE community_id = ? AND (external_id = ? OR lower(display_name) = lower(?))"
             " ORDER BY external_id = ? DESC, id LIMIT 1",
             (community_id, name_or_id, name_or_id, name_or_id),
         )
@@ -472,7 +478,7 @@ class Store:
     async def rebuild_standings(self) -> None:
         """Recompute every standing from the append-only ledger (the ledger is the source of truth)."""
         async with self.transaction() as db:
-            await _rebuild_standings_in(db, None)
+            await _rebuild_standings_in(db, None, self.WEEK_SQL)
 
     async def table_counts(self, tables: Iterable[str]) -> Mapping[str, int]:
         """Row counts (for `db migrate` output and migration tests)."""
@@ -607,9 +613,9 @@ class Store:
                 # checked inside the write transaction, which SQLite serialises across processes, so two
                 # clicks on two bot processes cannot both store an answer
                 cur = await db.execute(
-                    "SELECT COUNT(*), COALESCE(SUM(verdict IN " + _SOLVED + "), 0) FROM submissions"
+                    "SELECT COUNT(*), COUNT(CASE WHEN verdict IN " + _SOLVED + " THEN 1 END) FROM submissions"
                     " WHERE member_id = ? AND question_id = ? AND kind = ?"
-                    + (" AND daily_post_id IS ?" if sub.kind != "written" else ""),
+                    + (" AND daily_post_id IS NOT DISTINCT FROM ?" if sub.kind != "written" else ""),
                     (sub.member_id, sub.question_id, sub.kind)
                     + ((sub.daily_post_id,) if sub.kind != "written" else ()))
                 row = await cur.fetchone()
@@ -639,13 +645,12 @@ class Store:
             cur = await db.execute(
                 "INSERT INTO submissions (community_id, member_id, question_id, track, daily_post_id, is_daily, kind,"
                 " content, verdict, passed, total, score, detail, created_at, graded_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (sub.community_id, sub.member_id, sub.question_id, sub.track, sub.daily_post_id,
                  int(sub.daily_post_id is not None), sub.kind, sub.content, sub.verdict, sub.passed, sub.total,
                  sub.score, sub.detail, iso(now), iso(now)),
             )
-            submission_id = cur.lastrowid
-            assert submission_id is not None
+            submission_id = await _returned_id(cur)
             awarded: list[PointAward] = []
             local = await _local_date(db, sub.community_id, now)
             for award in points(position, first_solve):
@@ -668,10 +673,9 @@ class Store:
         async with self.transaction() as db:
             cur = await db.execute(
                 "INSERT INTO grading_jobs (community_id, member_id, question_id, daily_post_id, code, owner, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (community_id, member_id, question_id, daily_post_id, code, self.owner, iso(now)))
-            assert cur.lastrowid is not None
-            return cur.lastrowid
+            return await _returned_id(cur)
 
     async def finish_grading_job(self, job_id: int, outcome: str, *, now: datetime,
                                  items: Sequence[OutboxItem] = ()) -> bool:
@@ -733,7 +737,7 @@ class Store:
         first = await self._all(
             "SELECT m.display_name, MIN(s.id) AS first_id FROM submissions AS s JOIN members AS m ON m.id = s.member_id"
             " WHERE s.daily_post_id = ? AND s.is_daily = 1 AND s.verdict IN " + _SOLVED
-            + " GROUP BY s.member_id ORDER BY first_id LIMIT 3",
+            + " GROUP BY s.member_id, m.display_name ORDER BY first_id LIMIT 3",
             (post_id,),
         )
         return PostStats(
@@ -892,10 +896,9 @@ class Store:
                 return None
             for track, suggested, packs, members in groups:
                 cur = await db.execute(
-                    "INSERT INTO mock_pairs (round_id, track, suggested_time, packs, created_at) VALUES (?, ?, ?, ?, ?)",
-                    (round_id, track, suggested, packs, iso(now)))
-                pair_id = cur.lastrowid
-                assert pair_id is not None
+                    "INSERT INTO mock_pairs (round_id, track, suggested_time, packs, created_at) VALUES (?, ?, ?, ?, ?)"
+                    " RETURNING id", (round_id, track, suggested, packs, iso(now)))
+                pair_id = await _returned_id(cur)
                 ids.append(pair_id)
                 for position, member_id in enumerate(members):
                     await db.execute(
@@ -1047,12 +1050,12 @@ class Store:
         async with self.transaction() as db:
             cur = await db.execute(
                 "INSERT INTO timers (community_id, member_id, question_id, track, budget_s, started_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
                 (community_id, member_id, question_id, track, budget_s, iso(now)))
-            created = cur.rowcount == 1
-            if created:
-                assert cur.lastrowid is not None
-                for item in items_for(cur.lastrowid):
+            new = await cur.fetchone()
+            created = new is not None
+            if new is not None:
+                for item in items_for(int(new[0])):
                     await self._enqueue_in(db, item, now)
         row = await self.open_timer(member_id, question_id)
         assert row is not None
@@ -1114,7 +1117,7 @@ class Store:
         """Record the day's nudge and enqueue it in one transaction (at most one per plan and day)."""
         async with self.transaction() as db:
             cur = await db.execute(
-                "UPDATE study_plans SET last_nudged_on = ?, stopped_at = CASE WHEN ? THEN ? ELSE stopped_at END"
+                "UPDATE study_plans SET last_nudged_on = ?, stopped_at = CASE WHEN ? = 1 THEN ? ELSE stopped_at END"
                 " WHERE id = ? AND stopped_at IS NULL AND (last_nudged_on IS NULL OR last_nudged_on < ?)",
                 (day.isoformat(), int(stop), iso(now), plan_id, day.isoformat()))
             if cur.rowcount != 1:
@@ -1128,10 +1131,9 @@ class Store:
         async with self.transaction() as db:
             cur = await db.execute(
                 "INSERT INTO stories (member_id, themes, title, situation, task, action, result, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (member_id, ",".join(themes), title, situation, task, action, result, iso(now), iso(now)))
-            assert cur.lastrowid is not None
-            return cur.lastrowid
+            return await _returned_id(cur)
 
     async def stories_of(self, member_id: int) -> list[aiosqlite.Row]:
         """A member's stories in the order they were added (their numbers in /story list)."""
@@ -1204,7 +1206,7 @@ class Store:
         """Record a review request if both daily budgets (rows since `since`) allow it; None when not."""
         async with self.transaction() as db:
             cur = await db.execute(
-                "SELECT COALESCE(SUM(member_id = ?), 0), COUNT(*) FROM ai_reviews WHERE community_id = ?"
+                "SELECT COUNT(CASE WHEN member_id = ? THEN 1 END), COUNT(*) FROM ai_reviews WHERE community_id = ?"
                 " AND created_at >= ?", (member_id, community_id, iso(since)))
             row = await cur.fetchone()
             mine, everyone = (int(row[0]), int(row[1])) if row else (0, 0)
@@ -1212,9 +1214,9 @@ class Store:
                 return None
             cur = await db.execute(
                 "INSERT INTO ai_reviews (community_id, member_id, question_id, kind, content_hash, status, created_at)"
-                " VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+                " VALUES (?, ?, ?, ?, ?, 'pending', ?) RETURNING id",
                 (community_id, member_id, question_id, kind, content_hash, iso(now)))
-            return int(cur.lastrowid or 0)
+            return await _returned_id(cur)
 
     async def finish_ai_review(self, review_id: int, *, result: str | None, note: str | None, now: datetime) -> None:
         async with self.transaction() as db:
@@ -1268,7 +1270,8 @@ class Store:
 
     async def member_data_counts(self, member_id: int) -> dict[str, int]:
         """What erasing the member would remove, per kind (shown before they confirm)."""
-        return await self._erasure_counts(self._db, member_id)
+        async with self.transaction() as db:
+            return await self._erasure_counts(db, member_id)
 
     async def _erasure_counts(self, db: aiosqlite.Connection, member_id: int) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -1323,7 +1326,7 @@ class Store:
                             changed = True
                 if changed:
                     await db.execute("UPDATE mock_rounds SET report = ? WHERE id = ?", (json.dumps(report), round_id))
-            await _rebuild_standings_in(db, community_id)
+            await _rebuild_standings_in(db, community_id, self.WEEK_SQL)
             await db.execute("DELETE FROM erasure_requests WHERE member_id = ?", (member_id,))
         return counts
 
@@ -1391,27 +1394,28 @@ class Store:
 
 STANDINGS_REBUILD_SQL = """
 INSERT INTO standings (community_id, period, track, member_id, points, solved, last_at)
-WITH ledger AS (SELECT * FROM points_ledger WHERE :community IS NULL OR community_id = :community)
-SELECT community_id, period, track, member_id, SUM(points), SUM(reason = 'solve'), MAX(created_at)
+WITH ledger AS (SELECT * FROM points_ledger WHERE CAST(:community AS INTEGER) IS NULL OR community_id = :community)
+SELECT community_id, period, track, member_id, SUM(points), COUNT(CASE WHEN reason = 'solve' THEN 1 END),
+       MAX(created_at)
 FROM (
     SELECT community_id, 'all' AS period, '*' AS track, member_id, points, reason, created_at FROM ledger
     UNION ALL
     SELECT community_id, 'all', track, member_id, points, reason, created_at FROM ledger WHERE track IS NOT NULL
     UNION ALL
-    SELECT community_id, 'w:' || date(local_date, '-6 days', 'weekday 1'), '*', member_id, points, reason, created_at
+    SELECT community_id, 'w:' || {week}, '*', member_id, points, reason, created_at
     FROM ledger
     UNION ALL
-    SELECT community_id, 'w:' || date(local_date, '-6 days', 'weekday 1'), track, member_id, points, reason, created_at
+    SELECT community_id, 'w:' || {week}, track, member_id, points, reason, created_at
     FROM ledger WHERE track IS NOT NULL
     UNION ALL
-    SELECT community_id, 'm:' || strftime('%Y-%m', local_date), '*', member_id, points, reason, created_at
+    SELECT community_id, 'm:' || substr(local_date, 1, 7), '*', member_id, points, reason, created_at
     FROM ledger
     UNION ALL
-    SELECT community_id, 'm:' || strftime('%Y-%m', local_date), track, member_id, points, reason, created_at
+    SELECT community_id, 'm:' || substr(local_date, 1, 7), track, member_id, points, reason, created_at
     FROM ledger WHERE track IS NOT NULL
 )
 GROUP BY community_id, period, track, member_id;
-UPDATE standings SET hidden = 1 WHERE (:community IS NULL OR community_id = :community)
+UPDATE standings SET hidden = 1 WHERE (CAST(:community AS INTEGER) IS NULL OR community_id = :community)
     AND member_id IN (SELECT id FROM members WHERE hide_from_leaderboard = 1);
 """
 
@@ -1425,11 +1429,11 @@ WHERE s.community_id = ? AND s.period = ? AND s.track = ? AND s.hidden = 0 AND s
 """
 
 
-async def _rebuild_standings_in(db: aiosqlite.Connection, community_id: int | None) -> None:
+async def _rebuild_standings_in(db: Any, community_id: int | None, week_sql: str) -> None:
     """Inside a transaction: the standings of one community (None: all) again from the ledger."""
-    await db.execute("DELETE FROM standings WHERE :community IS NULL OR community_id = :community",
+    await db.execute("DELETE FROM standings WHERE CAST(:community AS INTEGER) IS NULL OR community_id = :community",
                      {"community": community_id})
-    for statement in split_statements(STANDINGS_REBUILD_SQL):
+    for statement in split_statements(STANDINGS_REBUILD_SQL.format(week=week_sql)):
         await db.execute(statement, {"community": community_id})
 
 
@@ -1439,6 +1443,13 @@ async def _local_date(db: aiosqlite.Connection, community_id: int, now: datetime
         row = await cur.fetchone()
     zone = ZoneInfo(row[0]) if row else UTC
     return now.astimezone(zone).date().isoformat()
+
+
+async def _returned_id(cur: Any) -> int:
+    """The id an `INSERT ... RETURNING id` gave back (both engines; no `lastrowid`)."""
+    row = await cur.fetchone()
+    assert row is not None, "INSERT ... RETURNING id gave no row"
+    return int(row[0])
 
 
 def _standing(row: aiosqlite.Row) -> Standing:
