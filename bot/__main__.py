@@ -50,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("path", type=Path, help="the file to write (refused if it exists, unless --force)")
     backup.add_argument("--db", type=Path, help="the database to copy (default: ONSITE_DB or the user data directory)")
     backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
+    convert = dsub.add_parser("convert", help="copy the whole history into a new, empty database on another "
+                                              "engine (SQLite <-> PostgreSQL), checked")
+    convert.add_argument("--from", dest="source", required=True, metavar="URL",
+                         help="postgresql://... or sqlite:///FILE (or a path to an SQLite file)")
+    convert.add_argument("--to", dest="target", required=True, metavar="URL", help="an empty database, same forms")
+    dsub.add_parser("rebuild-standings", help="recompute every standing from the append-only points ledger")
     return parser
 
 
@@ -81,10 +87,14 @@ def cmd_stats(folder: Path) -> int:
     return 0
 
 
-async def cmd_migrate(settings: Settings) -> int:
-    from bot.store.sqlite import Store
+def _database(settings: Settings) -> str | Path:
+    return settings.database_url.reveal() if settings.database_url else settings.database
 
-    store = await Store.open(settings.database, migrate=False)
+
+async def cmd_migrate(settings: Settings) -> int:
+    from bot.store import open_store
+
+    store = await open_store(_database(settings), migrate=False)
     try:
         before = await store.schema_version()
         applied = await store.migrate()
@@ -92,9 +102,41 @@ async def cmd_migrate(settings: Settings) -> int:
     finally:
         await store.close()
     if applied:
-        print(f"{settings.database}: schema {before} -> {after} ({', '.join(applied)})")
+        print(f"{store.path}: schema {before} -> {after} ({', '.join(applied)})")
     else:
-        print(f"{settings.database}: already at schema {after}, nothing to do")
+        print(f"{store.path}: already at schema {after}, nothing to do")
+    return 0
+
+
+async def cmd_rebuild_standings(settings: Settings) -> int:
+    from bot.store import open_store
+
+    store = await open_store(_database(settings))
+    try:
+        await store.rebuild_standings()
+    finally:
+        await store.close()
+    print(f"{store.path}: standings recomputed from the points ledger")
+    return 0
+
+
+async def cmd_convert(source: str, target: str) -> int:
+    from bot.store import database_errors
+    from bot.store.convert import ConvertError, convert_urls
+
+    def progress(table: str, rows: int) -> None:
+        print(f"  {table:<20} {rows:>9} rows", flush=True)
+
+    print("copying (one transaction on the target; nothing stays there unless every check passes):")
+    refused: tuple[type[Exception], ...] = (ConvertError, ValueError, ConnectionError, *database_errors())
+    try:
+        report = await convert_urls(source, target, progress=progress)
+    except refused as exc:
+        print(f"error: convert refused: {exc}", file=sys.stderr)
+        return 1
+    tables = report["tables"]
+    print(f"ok: schema {report['schema_version']}, {sum(tables.values())} rows in {len(tables)} tables; "
+          f"row counts equal, standings built from the copied ledger equal the source's and a full recomputation")
     return 0
 
 
@@ -161,6 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_validate(folder) if args.action == "validate" else cmd_stats(folder)
         if args.command == "db" and args.action == "backup":
             return cmd_backup(settings, args.path, force=args.force)
+        if args.command == "db" and args.action == "convert":
+            return asyncio.run(cmd_convert(args.source, args.target))
+        if args.command == "db" and args.action == "rebuild-standings":
+            return asyncio.run(cmd_rebuild_standings(settings))
         if args.command == "db":
             return asyncio.run(cmd_migrate(settings))
         if args.command == "console":

@@ -16,6 +16,7 @@ from bot.core.models import Question, Verdict
 from bot.core.ports import Chat, Grader
 from bot.core.review import ReviewModel, ReviewSettings
 from bot.core.services import Services
+from bot.store import open_store
 from bot.store.sqlite import Store
 from graders import generated, sandbox
 from graders.pool import Busy as PoolBusy
@@ -123,7 +124,7 @@ async def build_app(
 ) -> App:
     """`cooldown`: limit each member's commands as the settings say; `python -m bot discord|slack`
     turn it on, the console (one person at a keyboard, often a script) and tests leave it off."""
-    store = await Store.open(settings.database)
+    store = await open_store(settings.database_url.reveal() if settings.database_url else settings.database)
     pool_grader = None
     if grader is None:
         # the database, the bank and the data folder stay out of every sandbox, even world-readable
@@ -140,6 +141,7 @@ async def build_app(
         grace=timedelta(minutes=settings.daily_grace_minutes),
         cooldown=Cooldown(settings.command_burst, settings.commands_per_minute) if cooldown else None,
         review_model=review_model(settings),
+        cards_dir=None if store.files_dir else default_data_dir() / "cards",
         review_settings=ReviewSettings(member_daily=settings.llm_member_daily,
                                        community_daily=settings.llm_community_daily,
                                        timeout_s=float(settings.llm_timeout_s)),

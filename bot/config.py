@@ -63,6 +63,9 @@ def default_questions_dir() -> Path:
 @dataclass(frozen=True)
 class Settings:
     database: Path = field(default_factory=lambda: default_data_dir() / "onsite.db")
+    # issue 19: a PostgreSQL database instead of the SQLite file (postgresql://user:password@host/db);
+    # a secret, since it usually carries the password (bot/store/__init__.py open_store)
+    database_url: Secret | None = None
     questions_dir: Path = field(default_factory=default_questions_dir)
     timezone: str = "UTC"
     post_time: str = "09:00"
@@ -104,6 +107,7 @@ class Settings:
 
 ENV_NAMES: Mapping[str, str] = {
     "database": "ONSITE_DB",
+    "database_url": "ONSITE_DATABASE_URL",
     "questions_dir": "ONSITE_QUESTIONS",
     "timezone": "ONSITE_TIMEZONE",
     "post_time": "ONSITE_POST_TIME",
@@ -182,6 +186,11 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
     kwargs: dict[str, object] = {}
     if (db := get("database")) is not None:
         kwargs["database"] = Path(db).expanduser()
+    if (url := get("database_url")) is not None:
+        if not re.match(r"^(postgresql|postgres)://", url):
+            raise ConfigError("ONSITE_DATABASE_URL must be a PostgreSQL URL (postgresql://user:password@host:5432/db); "
+                              "leave it unset for the SQLite file at ONSITE_DB")
+        kwargs["database_url"] = Secret(url)
     if (qdir := get("questions_dir")) is not None:
         kwargs["questions_dir"] = Path(qdir).expanduser()
     if (tz := get("timezone")) is not None:

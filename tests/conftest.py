@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import os
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +17,7 @@ from bot.core.messages import Message
 from bot.core.models import Caller, Community, Member, Question, Verdict, VerdictTest
 from bot.core.services import Services
 from bot.store.sqlite import Store
+from tests import pgserver
 
 FIXTURE_BANK = Path(__file__).parent / "fixtures" / "bank"
 REPO = Path(__file__).resolve().parents[1]
@@ -32,11 +35,42 @@ def clock() -> FixedClock:
     return FixedClock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))  # a Monday
 
 
+_PG_SKIPPED: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[pgserver.PgServer]:
+    """A real PostgreSQL server for the run (see tests/pgserver.py); skipped, loudly, without one."""
+    try:
+        server = pgserver.for_tests()
+    except pgserver.Unavailable as exc:
+        _PG_SKIPPED.append(str(exc))
+        pytest.skip(f"PostgreSQL tests skipped: {exc}")
+    yield server
+    pgserver.close_for_tests(server)
+
+
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "onsite.db")
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """A migrated store on a real engine: SQLite (a file in a temp dir) or PostgreSQL (a fresh database
+    on a real server), as the test is parametrised (tests/store) or ONSITE_TEST_ENGINE says."""
+    engine = getattr(request, "param", None) or os.environ.get("ONSITE_TEST_ENGINE", "sqlite")
+    if engine == "postgres":
+        if request.node.get_closest_marker("sqlite_only"):
+            pytest.skip("a test of an SQLite-only feature")
+        from bot.store.postgres import PostgresStore
+
+        server = request.getfixturevalue("pg_server")
+        s: Store = await PostgresStore.open(await server.fresh_database(), max_size=4)
+    else:
+        s = await Store.open(tmp_path / "onsite.db")
     yield s
     await s.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _PG_SKIPPED:
+        terminalreporter.write_sep("!", f"PostgreSQL contract tests were SKIPPED: {_PG_SKIPPED[0]}", red=True)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from bot.core.messages import Message
@@ -53,7 +54,11 @@ class Chat(Protocol):
 
 class Store(Protocol):
     """What the core needs from persistence. `bot.store.sqlite.Store` is the embedded implementation;
-    a PostgreSQL store would implement the same methods."""
+    `bot.store.postgres.PostgresStore` runs the same methods on PostgreSQL."""
+
+    @property
+    def files_dir(self) -> Path | None:
+        """Where files beside the database go (picture cards); None when the database is no file."""
 
     async def ensure_community(
         self,

@@ -32,11 +32,9 @@ async def _no_listener(community: Community) -> None:
 
 
 def _cards_dir(store: Store) -> Path:
-    """Picture cards go beside the database file, else in the temp dir (an in-memory database)."""
-    path = str(getattr(store, "path", ":memory:"))
-    if path == ":memory:":
-        return Path(tempfile.gettempdir()) / "onsite-cards"
-    return Path(path).expanduser().parent / "cards"
+    """Picture cards go beside the database file, else in the temp dir (no file: memory or a server)."""
+    folder = store.files_dir
+    return Path(tempfile.gettempdir()) / "onsite-cards" if folder is None else folder / "cards"
 
 
 @dataclass
@@ -94,6 +92,7 @@ class Services:
         cooldown: Cooldown | None = None,
         review_model: ReviewModel | None = None,
         review_settings: ReviewSettings | None = None,
+        cards_dir: Path | None = None,
     ) -> Services:
         outbox = Outbox(store, clock, chat)
         return cls(
@@ -108,6 +107,7 @@ class Services:
             cooldown=cooldown,
             review_model=review_model,
             review_settings=review_settings,
+            cards_dir=cards_dir,
         )
 
     async def tick(self, *, since: datetime | None = None) -> None:

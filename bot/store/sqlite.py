@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import aiosqlite
@@ -84,13 +84,15 @@ class Migration:
     sql: str
 
 
-def load_migrations(folder: Path | None = None) -> list[Migration]:
-    """Read and order the migration files; numbers must run 1, 2, 3, ... without gaps."""
-    if folder is None:
-        root = resources.files("bot.store") / "migrations" / "sqlite"
-        entries = [(e.name, e.read_text(encoding="utf-8")) for e in root.iterdir() if e.name.endswith(".sql")]
-    else:
-        entries = [(p.name, p.read_text(encoding="utf-8")) for p in folder.glob("*.sql")]
+def load_migrations(folder: Path | None = None, *, entries: Sequence[tuple[str, str]] | None = None) -> list[Migration]:
+    """Read and order the migration files (SQLite's by default); numbers must run 1, 2, 3, ... without
+    gaps, or start at a `NNNN_baseline.sql` that creates schema NNNN from nothing."""
+    if entries is None:
+        if folder is None:
+            root = resources.files("bot.store") / "migrations" / "sqlite"
+            entries = [(e.name, e.read_text(encoding="utf-8")) for e in root.iterdir() if e.name.endswith(".sql")]
+        else:
+            entries = [(p.name, p.read_text(encoding="utf-8")) for p in folder.glob("*.sql")]
     migrations = []
     for name, sql in entries:
         match = MIGRATION_NAME.match(name)
@@ -98,7 +100,8 @@ def load_migrations(folder: Path | None = None) -> list[Migration]:
             raise MigrationError(f"migration file {name!r} is not named NNNN_lowercase_name.sql")
         migrations.append(Migration(int(match.group(1)), name, sql))
     migrations.sort(key=lambda m: m.number)
-    for expected, m in enumerate(migrations, start=1):
+    first = migrations[0].number if migrations and migrations[0].name.endswith("_baseline.sql") else 1
+    for expected, m in enumerate(migrations, start=first):
         if m.number != expected:
             raise MigrationError(f"migration {m.name} found where number {expected:04d} was expected")
     return migrations
@@ -169,6 +172,7 @@ class Store:
     instead of summing booleans; what differs is a class attribute (`WEEK_SQL`) or an override."""
 
     WEEK_SQL = "date(local_date, '-6 days', 'weekday 1')"  # the Monday of local_date's week, ISO text
+    IntegrityError: ClassVar[type[Exception]] = sqlite3.IntegrityError  # what a broken constraint raises
 
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
@@ -201,6 +205,16 @@ class Store:
 
     async def close(self) -> None:
         await self._db.close()
+
+    @property
+    def files_dir(self) -> Path | None:
+        """The folder beside the database for the files the bot writes (picture cards); None when the
+        database is not a file (in memory, or a server)."""
+        return None if self.path == ":memory:" else Path(self.path).expanduser().parent
+
+    async def reopen(self) -> Store:
+        """Another store on the same database, as a second process would open it."""
+        return await type(self).open(self.path)
 
     async def schema_version(self) -> int:
         async with self._db.execute("PRAGMA user_version") as cur:
@@ -478,7 +492,21 @@ class Store:
     async def rebuild_standings(self) -> None:
         """Recompute every standing from the append-only ledger (the ledger is the source of truth)."""
         async with self.transaction() as db:
-            await _rebuild_standings_in(db, None, self.WEEK_SQL)
+            await self.rebuild_standings_in(db, None)
+
+    async def tables(self) -> dict[str, list[str]]:
+        """Every table of the schema (not the engine's own) with its columns in order."""
+        names = [str(r[0]) for r in await self._all(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        return {t: [str(c[1]) for c in await self._all(f'PRAGMA table_info("{t}")')] for t in names}
+
+    async def rebuild_standings_in(self, db: Any, community_id: int | None) -> None:
+        """Inside a transaction: the standings of one community (None: all) again from the ledger."""
+        await _rebuild_standings_in(db, community_id, self.WEEK_SQL)
+
+    async def after_bulk_copy(self, db: Any, tables: Sequence[str]) -> None:
+        """After rows were copied in with their ids (`db convert`): nothing to do for SQLite, whose
+        next id is always the largest plus one."""
 
     async def table_counts(self, tables: Iterable[str]) -> Mapping[str, int]:
         """Row counts (for `db migrate` output and migration tests)."""
@@ -953,7 +981,7 @@ class Store:
         check-in and the member they report absent, reset the group's silent rounds and enqueue
         `notices`."""
         async with self.transaction() as db:
-            cur = await db.execute("UPDATE mock_pairs SET outcome = ? WHERE id = ? AND outcome IS ?",
+            cur = await db.execute("UPDATE mock_pairs SET outcome = ? WHERE id = ? AND outcome IS NOT DISTINCT FROM ?",
                                    (outcome, pair_id, expected))
             if cur.rowcount != 1:
                 return False
@@ -1038,7 +1066,8 @@ class Store:
         async with self.transaction() as db:
             await db.execute(
                 "INSERT INTO practice_shown (member_id, question_id, shown_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (member_id, question_id) DO UPDATE SET shown_at = excluded.shown_at, times = times + 1",
+                " ON CONFLICT (member_id, question_id) DO UPDATE SET shown_at = excluded.shown_at,"
+                " times = practice_shown.times + 1",
                 (member_id, question_id, iso(now)))
 
     async def start_timer(
@@ -1326,7 +1355,7 @@ class Store:
                             changed = True
                 if changed:
                     await db.execute("UPDATE mock_rounds SET report = ? WHERE id = ?", (json.dumps(report), round_id))
-            await _rebuild_standings_in(db, community_id, self.WEEK_SQL)
+            await self.rebuild_standings_in(db, community_id)
             await db.execute("DELETE FROM erasure_requests WHERE member_id = ?", (member_id,))
         return counts
 
@@ -1413,7 +1442,7 @@ FROM (
     UNION ALL
     SELECT community_id, 'm:' || substr(local_date, 1, 7), track, member_id, points, reason, created_at
     FROM ledger WHERE track IS NOT NULL
-)
+) AS periods
 GROUP BY community_id, period, track, member_id;
 UPDATE standings SET hidden = 1 WHERE (CAST(:community AS INTEGER) IS NULL OR community_id = :community)
     AND member_id IN (SELECT id FROM members WHERE hide_from_leaderboard = 1);

@@ -56,6 +56,7 @@ def test_empty_cards_still_render(tmp_path: Path) -> None:
     check_png(render_leaderboard_card(board, tmp_path / "board.png"), 960, 672)
 
 
+@pytest.mark.sqlite_only  # beside the database *file*
 async def test_card_commands_save_pngs_beside_the_database(
     wired: Services, member: Caller, admin: Caller, bank: Bank, clock: FixedClock, tmp_path: Path
 ) -> None:

@@ -461,16 +461,16 @@ async def test_a_late_slot_reminder_says_the_slot_started_or_is_dropped(
     (late,) = reminders_to(chat, a)
     assert late.title == "Mock interview in 20 min"
     chat.sent.clear()
-    await store._db.execute("UPDATE outbox SET sent_at = NULL WHERE key LIKE 'remind:%'")  # as if never sent
-    await store._db.commit()
+    async with store.transaction() as db:  # as if never sent
+        await db.execute("UPDATE outbox SET sent_at = NULL WHERE key LIKE 'remind:%'")
     clock.set(start + timedelta(minutes=10))
     await wired.outbox.deliver()
     (started,) = reminders_to(chat, a)
     assert "in 1 hour" not in started.title + started.body
     assert started.title == "Your mock slot has started" and f"started at {local:%H:%M} ({zone})" in started.body
     chat.sent.clear()
-    await store._db.execute("UPDATE outbox SET sent_at = NULL WHERE key LIKE 'remind:%'")
-    await store._db.commit()
+    async with store.transaction() as db:
+        await db.execute("UPDATE outbox SET sent_at = NULL WHERE key LIKE 'remind:%'")
     clock.set(start + timedelta(days=1))  # a day past the slot: nothing is sent
     await wired.outbox.deliver()
     assert reminders_to(chat, a) == [] and reminders_to(chat, b) == []

@@ -71,6 +71,7 @@ def schema_member_columns(path: str) -> set[tuple[str, str]]:
         db.close()
 
 
+@pytest.mark.sqlite_only  # reads the foreign keys of the SQLite file; the PostgreSQL baseline has the same columns
 async def test_every_member_column_of_the_schema_is_handled(store: Store) -> None:
     assert schema_member_columns(store.path) == set(MEMBER_COLUMNS)
 
@@ -134,8 +135,10 @@ async def populate(wired: Services, store: Store, admin: Caller, clock: FixedClo
     await ok(wired, people["Bob"], "/mock feedback Carol 4,3,5,4 Clear structure")
     await ok(wired, people["Carol"], "/mock feedback Bob 3,3,4,4 Good depth")
     # a stored pairing report that names Bob (as a pause would)
-    await store._db.execute("UPDATE mock_rounds SET report = json_set(report, '$.paused', json_array("
-                            "'Bob (until 2026-12-07)', 'Dan (until 2026-12-07)'))")
+    async with store.transaction() as db:
+        for round_id, text in list(await (await db.execute("SELECT id, report FROM mock_rounds")).fetchall()):
+            report = {**json.loads(text), "paused": ["Bob (until 2026-12-07)", "Dan (until 2026-12-07)"]}
+            await db.execute("UPDATE mock_rounds SET report = ? WHERE id = ?", (json.dumps(report), round_id))
     await wired.outbox.deliver()  # some DMs go out (sent rows); reminders and check-ins stay pending
     for caller in people.values():  # an AI review request each (bot/core/review.py)
         assert await store.start_ai_review(community_id=admin.community.id, member_id=caller.member.id,
@@ -145,24 +148,18 @@ async def populate(wired: Services, store: Store, admin: Caller, clock: FixedClo
     return people
 
 
-def table_rows(path: str) -> dict[str, list[dict[str, Any]]]:
-    db = sqlite3.connect(path)
-    db.row_factory = sqlite3.Row
-    try:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
-                                           " AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-        return {t: sorted((dict(r) for r in db.execute(f"SELECT * FROM {t}")), key=lambda r: json.dumps(r))
-                for t in tables}
-    finally:
-        db.close()
+async def table_rows(store: Store) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table, on either engine."""
+    out = {}
+    for table, columns in (await store.tables()).items():
+        rows = [dict(zip(columns, r, strict=True)) for r in await store._all(f"SELECT * FROM {table}")]
+        out[table] = sorted(rows, key=lambda r: json.dumps(r))
+    return out
 
 
-def count(path: str, sql: str, *params: Any) -> int:
-    db = sqlite3.connect(path)
-    try:
-        return int(db.execute(sql, params).fetchone()[0])
-    finally:
-        db.close()
+async def count(store: Store, sql: str, *params: Any) -> int:
+    row = await store._one(sql, params)
+    return int(row[0]) if row else 0
 
 
 def not_about(rows: dict[str, list[dict[str, Any]]], member_id: int, submissions: set[int]) -> dict[str, list[dict[str, Any]]]:
@@ -183,17 +180,13 @@ def not_about(rows: dict[str, list[dict[str, Any]]], member_id: int, submissions
     return out
 
 
-def standings_match_ledger(path: str) -> None:
+async def standings_match_ledger(store: Store) -> None:
     """Every standing is exactly the sum of its ledger rows, and there is no standing without them."""
-    db = sqlite3.connect(path)
-    try:
-        standings = {(c, m): p for c, m, p in db.execute(
-            "SELECT community_id, member_id, points FROM standings WHERE period = 'all' AND track = '*'")}
-        ledger = {(c, m): p for c, m, p in db.execute(
-            "SELECT community_id, member_id, SUM(points) FROM points_ledger GROUP BY community_id, member_id")}
-        assert standings == ledger
-    finally:
-        db.close()
+    standings = {(c, m): p for c, m, p in await store._all(
+        "SELECT community_id, member_id, points FROM standings WHERE period = 'all' AND track = '*'")}
+    ledger = {(c, m): p for c, m, p in await store._all(
+        "SELECT community_id, member_id, SUM(points) FROM points_ledger GROUP BY community_id, member_id")}
+    assert standings == ledger
 
 
 def token_of(message: Message) -> str:
@@ -231,30 +224,30 @@ async def test_delete_my_data_removes_every_personal_row_and_nothing_else(
     eve = await store.ensure_member(elsewhere.id, "u-eve", "Eve", now=clock.now())
     await store.add_points(community_id=elsewhere.id, member_id=eve.id, points=7, reason="test", track="coding",
                            now=clock.now(), dedupe_key="eve")
-    before = table_rows(store.path)
+    before = await table_rows(store)
     assert sum(r["member_id"] == eve.id for r in before["standings"]) == 6  # 3 periods x (all, coding)
     for table, column in MEMBER_COLUMNS:  # the fixture is not vacuous: Bob is everywhere
-        assert count(store.path, f"SELECT COUNT(*) FROM {table} WHERE {column} = ?", bob_id) >= 1, (table, column)
+        assert await count(store, f"SELECT COUNT(*) FROM {table} WHERE {column} = ?", bob_id) >= 1, (table, column)
 
     done = await ok(wired, bob, f"/settings delete-my-data {token_of(warning)}")
     assert done.kind == "success" and done.title == "Your data is deleted"
     assert privacy.describe(counts) in done.body  # the receipt matches the warning
 
     for (table, column), policy in MEMBER_COLUMNS.items():
-        left = count(store.path, f"SELECT COUNT(*) FROM {table} WHERE {column} = ?", bob_id)
+        left = await count(store, f"SELECT COUNT(*) FROM {table} WHERE {column} = ?", bob_id)
         if policy == DELETE:
             assert left == 0, (table, column)
         else:
-            assert left == 1 and count(store.path, "SELECT COUNT(*) FROM mock_pair_members WHERE member_id = ?"
+            assert left == 1 and await count(store, "SELECT COUNT(*) FROM mock_pair_members WHERE member_id = ?"
                                        " AND (checked_in IS NOT NULL OR reported_no_show != 0)", bob_id) == 0
     marks = ",".join(map(str, bob_subs))
-    assert count(store.path, f"SELECT COUNT(*) FROM votes WHERE submission_id IN ({marks})") == 0
+    assert await count(store, f"SELECT COUNT(*) FROM votes WHERE submission_id IN ({marks})") == 0
     row = await store.get_member(bob_id)
     assert row is not None and row.display_name == privacy.ERASED_NAME and row.timezone is None
     assert row.external_id == "u-bob"  # the account stays; a returning Bob starts from zero
 
     # everyone else is untouched, row for row; the only edit is Bob's name in the stored report
-    after = table_rows(store.path)
+    after = await table_rows(store)
     expected = not_about(before, bob_id, bob_subs)
     for r in expected["mock_rounds"]:
         r["report"] = json.loads(r["report"].replace("Bob (until", f"{privacy.ERASED_NAME} (until"))
@@ -265,10 +258,10 @@ async def test_delete_my_data_removes_every_personal_row_and_nothing_else(
     assert "Bob" not in json.dumps(after["mock_rounds"])
 
     # standings are the ledger's sums; a full rebuild changes nothing; ranks close up without Bob
-    standings_match_ledger(store.path)
+    await standings_match_ledger(store)
     snapshot = after["standings"]
     await store.rebuild_standings()
-    assert table_rows(store.path)["standings"] == snapshot
+    assert (await table_rows(store))["standings"] == snapshot
     board = await store.leaderboard(admin.community.id, period="all", limit=50)
     assert bob_id not in {s.member_id for s in board}
     others = [s for s in board_before if s.member_id != bob_id]
@@ -359,8 +352,9 @@ async def test_the_ledger_stays_append_only_outside_an_erasure(
     await ok(wired, member, "/submit overfit-first-step B")
     await ok(wired, member, "/settings delete-my-data")  # a pending (unconfirmed) request lifts nothing
     for sql in ("DELETE FROM points_ledger", "UPDATE points_ledger SET points = 100"):
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            await store._db.execute(sql)
+        with pytest.raises(store.IntegrityError, match="append-only"):
+            async with store.transaction() as db:
+                await db.execute(sql)
     assert await store.total_points(member.member.id) > 0
 
 
@@ -374,12 +368,12 @@ async def test_an_erasure_fails_whole_or_not_at_all(
     await store.add_points(community_id=admin.community.id, member_id=admin.member.id, points=1, reason="test",
                            submission_id=int(sub["id"]), now=clock.now())
     counts = await store.member_data_counts(member.member.id)
-    before = table_rows(store.path)
+    before = await table_rows(store)
     token = token_of(await ok(wired, member, "/settings delete-my-data"))
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(store.IntegrityError):
         await store.erase_member(member.member.id, privacy.token_hash(token.removeprefix("confirm:")),
                                  now=clock.now(), display_name="x")
-    after = table_rows(store.path)
+    after = await table_rows(store)
     assert after.pop("erasure_requests") and not before.pop("erasure_requests")
     assert after == before
     assert await store.member_data_counts(member.member.id) == counts

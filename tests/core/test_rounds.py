@@ -44,7 +44,7 @@ async def test_a_second_process_does_not_repost(
 ) -> None:
     await wired.tick()
     assert len(chat.posts()) == 5
-    other_store = await Store.open(store.path)  # what a second process would have
+    other_store = await store.reopen()  # what a second process would have
     other_chat = RecordingChat()
     try:
         other = Services.build(other_store, bank, FixedClock(clock.now()), chat=other_chat, grader=StandInGrader())

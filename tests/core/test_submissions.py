@@ -261,7 +261,7 @@ async def test_two_processes_answering_at_once_store_one_attempt(
 ) -> None:
     """The same answer sent to two bot processes (two connections to one file) at the same moment."""
     await wired.tick()
-    other = await Store.open(store.path)  # a second process's connection
+    other = await store.reopen()  # a second process's connection
     try:
         twin = Services.build(other, bank, clock)
         written = FEED_ANSWER

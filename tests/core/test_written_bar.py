@@ -115,7 +115,7 @@ async def test_two_processes_revising_at_once_store_one_revision(
 
     await wired.tick()
     await wired.submissions.submit(member, "conflict-lite", text=FILLER, code=None)
-    other = await Store.open(store.path)
+    other = await store.reopen()
     try:
         twin = Services.build(other, bank, wired.clock)
         results = await asyncio.gather(

@@ -14,6 +14,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from bot.core.models import Standing
 from bot.store.sqlite import Store, load_migrations
 from tests.conftest import FIXTURE_BANK, REPO
@@ -171,6 +173,7 @@ def test_backup_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
 
 
+@pytest.mark.sqlite_only  # PostgreSQL is backed up with pg_dump (PostgresStore.backup_to says so)
 async def test_store_backup_never_overwrites_unless_told(store: Store, tmp_path: Path) -> None:
     """The store refuses too (not only the CLI), and links the checked copy into place instead of renaming."""
     target = tmp_path / "kept.db"

@@ -118,7 +118,7 @@ async def test_daily_slot_is_claimed_once(store: Store, admin: Caller) -> None:
     second, won_again = await store.claim_daily(admin.community.id, day, "coding", "q-b", now=NOW)
     assert not won_again and second == first and second.question_id == "q-a"
     # a second process on the same file sees the same slot
-    other = await Store.open(store.path)
+    other = await store.reopen()
     try:
         third, won3 = await other.claim_daily(admin.community.id, day, "coding", "q-c", now=NOW)
         assert not won3 and third.question_id == "q-a"
@@ -131,10 +131,10 @@ async def test_points_ledger_is_append_only_and_deduplicated(store: Store, admin
     assert await store.add_points(community_id=cid, member_id=mid, points=5, reason="solve", now=NOW, dedupe_key="k1")
     assert not await store.add_points(community_id=cid, member_id=mid, points=5, reason="solve", now=NOW, dedupe_key="k1")
     assert await store.total_points(mid) == 5
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(store.IntegrityError, match="append-only"):
         async with store.transaction() as db:
             await db.execute("UPDATE points_ledger SET points = 100")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(store.IntegrityError, match="append-only"):
         async with store.transaction() as db:
             await db.execute("DELETE FROM points_ledger")
     assert await store.total_points(mid) == 5
