@@ -1081,7 +1081,8 @@ class Store:
                 "INSERT INTO timers (community_id, member_id, question_id, track, budget_s, started_at)"
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
                 (community_id, member_id, question_id, track, budget_s, iso(now)))
-            new = await cur.fetchone()
+            new = next(iter(await cur.fetchall()), None)
+            await cur.close()
             created = new is not None
             if new is not None:
                 for item in items_for(int(new[0])):
@@ -1476,9 +1477,10 @@ async def _local_date(db: aiosqlite.Connection, community_id: int, now: datetime
 
 async def _returned_id(cur: Any) -> int:
     """The id an `INSERT ... RETURNING id` gave back (both engines; no `lastrowid`)."""
-    row = await cur.fetchone()
-    assert row is not None, "INSERT ... RETURNING id gave no row"
-    return int(row[0])
+    rows = list(await cur.fetchall())  # read to the end, so the statement is finished and freed
+    await cur.close()
+    assert rows, "INSERT ... RETURNING id gave no row"
+    return int(rows[0][0])
 
 
 def _standing(row: aiosqlite.Row) -> Standing:
