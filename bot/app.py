@@ -24,6 +24,7 @@ from graders.pool import GraderPool
 from graders.spec import CodeSpec
 
 log = logging.getLogger("onsite")
+QUEUE_WAIT_S = 120.0  # with no local judge: how long a command waits for a worker's verdict before it goes by DM
 
 
 class PoolGrader:
@@ -86,8 +87,9 @@ def report_judge_tier() -> str:
 
 
 def refuse_weak_judge(settings: Settings) -> None:
-    """Discord and Slack serve strangers: refuse the rlimit tier unless the operator opted in."""
-    if sandbox.detect_tier() == "rlimit" and not settings.allow_rlimit_tier:
+    """Discord and Slack serve strangers: refuse the rlimit tier unless the operator opted in (with
+    ONSITE_GRADER_WORKERS=0 nothing is graded here; each worker checks its own tier)."""
+    if settings.grader_workers != 0 and sandbox.detect_tier() == "rlimit" and not settings.allow_rlimit_tier:
         why = sandbox.bwrap_status()[1]
         raise ConfigError(
             f"the judge would run in the rlimit tier (bwrap unusable: {why}), which does not isolate "
@@ -126,7 +128,11 @@ async def build_app(
     turn it on, the console (one person at a keyboard, often a script) and tests leave it off."""
     store = await open_store(settings.database_url.reveal() if settings.database_url else settings.database)
     pool_grader = None
-    if grader is None:
+    queue_wait_s = None
+    if grader is None and settings.grader_workers == 0:  # graded by `python -m graders worker` elsewhere
+        queue_wait_s = QUEUE_WAIT_S
+        log.info("judge: none in this process; code is queued for `python -m graders worker` processes")
+    elif grader is None:
         # the database, the bank and the data folder stay out of every sandbox, even world-readable
         sandbox.keep_private(settings.database.parent, settings.questions_dir, default_data_dir())
         pool_grader = PoolGrader(GraderPool(max_workers=settings.grader_workers))
@@ -145,5 +151,6 @@ async def build_app(
         review_settings=ReviewSettings(member_daily=settings.llm_member_daily,
                                        community_daily=settings.llm_community_daily,
                                        timeout_s=float(settings.llm_timeout_s)),
+        queue_wait_s=queue_wait_s,
     )
     return App(settings=settings, store=store, services=services, grader=pool_grader)

@@ -202,8 +202,9 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
             raise ConfigError(f"ONSITE_LOG_LEVEL={level!r} must be one of {', '.join(LOG_LEVELS)}")
         kwargs["log_level"] = level.upper()
     if (workers := get("grader_workers")) is not None:
-        if not _digits(workers, 2) or not 1 <= int(workers) <= 64:
-            raise ConfigError(f"ONSITE_GRADER_WORKERS={workers!r} must be a whole number from 1 to 64")
+        if not _digits(workers, 2) or not 0 <= int(workers) <= 64:
+            raise ConfigError(f"ONSITE_GRADER_WORKERS={workers!r} must be a whole number from 0 (no judge in this "
+                              "process: `python -m graders worker` grades) to 64")
         kwargs["grader_workers"] = int(workers)
     if (grace := get("daily_grace_minutes")) is not None:
         if not _digits(grace, 4) or int(grace) > 24 * 60:

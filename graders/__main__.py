@@ -1,4 +1,4 @@
-"""CLI: ``python -m graders check FILE --question ID_OR_PATH [--json]`` and ``python -m graders selftest [DIR]``."""
+"""CLI: ``python -m graders check FILE --question ID_OR_PATH [--json]``, ``selftest [DIR]`` and ``worker --database URL``."""
 
 from __future__ import annotations
 
@@ -127,6 +127,12 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from . import worker  # psycopg is imported only by a worker on PostgreSQL
+
+    return worker.main(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m graders", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -142,6 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--only", action="append", default=[], metavar="ID[,ID...]",
                    help="check only these questions (repeat or separate with commas)")
     s.set_defaults(func=cmd_selftest)
+    w = sub.add_parser("worker", help="grade queued jobs from the bot's database (no chat tokens needed)")
+    w.add_argument("--database", default=None, metavar="URL",
+                   help="postgresql://... or sqlite:///FILE (default: ONSITE_DATABASE_URL)")
+    w.add_argument("--tier", choices=sandbox.TIERS, default=None)
+    w.add_argument("--lease", type=float, default=60.0, metavar="S", help="seconds a claim lasts unless renewed")
+    w.add_argument("--poll", type=float, default=5.0, metavar="S", help="longest wait between looks at the queue")
+    w.add_argument("--max-jobs", type=int, default=None, help="stop after grading this many")
+    w.add_argument("--idle-exit", type=float, default=None, metavar="S", help="stop after this long with no work")
+    w.set_defaults(func=cmd_worker)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

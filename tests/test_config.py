@@ -36,7 +36,7 @@ def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
         ({"ONSITE_POST_TIME": "9am"}, "ONSITE_POST_TIME='9am' must be a 24-hour time HH:MM"),
         ({"ONSITE_POST_TIME": "24:00"}, "ONSITE_POST_TIME='24:00'"),
         ({"ONSITE_LOG_LEVEL": "LOUD"}, "ONSITE_LOG_LEVEL='LOUD' must be one of"),
-        ({"ONSITE_GRADER_WORKERS": "0"}, "ONSITE_GRADER_WORKERS='0'"),
+        ({"ONSITE_GRADER_WORKERS": "65"}, "ONSITE_GRADER_WORKERS='65'"),
         ({"DISCORD_GUILD_ID": "abc"}, "DISCORD_GUILD_ID must be a numeric"),
         ({"DISCORD_GUILD_ID": "12²"}, "DISCORD_GUILD_ID must be a numeric"),  # isdigit() says yes, int() says no
         ({"ONSITE_GRADER_WORKERS": "²"}, "ONSITE_GRADER_WORKERS='²' must be a whole number"),

@@ -93,8 +93,13 @@ class Services:
         review_model: ReviewModel | None = None,
         review_settings: ReviewSettings | None = None,
         cards_dir: Path | None = None,
+        queue_wait_s: float | None = None,
     ) -> Services:
+        """`queue_wait_s`: grade no code here; queue it for `python -m graders worker` processes and
+        wait this long for their verdict before it goes by DM (`grader` is then None)."""
         outbox = Outbox(store, clock, chat)
+        submissions = Submissions(store, bank, clock, outbox, grader)
+        submissions.queue_wait_s = queue_wait_s
         return cls(
             store=store,
             bank=bank,
@@ -102,7 +107,7 @@ class Services:
             outbox=outbox,
             daily=DailyService(store, bank, clock, outbox, grace=grace),
             leaderboard=Leaderboard(store, clock),
-            submissions=Submissions(store, bank, clock, outbox, grader),
+            submissions=submissions,
             mocks=Mocks(store, bank, clock, outbox),
             cooldown=cooldown,
             review_model=review_model,

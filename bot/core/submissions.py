@@ -41,13 +41,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -82,6 +83,8 @@ log = logging.getLogger(__name__)
 
 MAX_CODE_BYTES = 64 * 1024
 MAX_GRADING_ATTEMPTS = 2  # a job cut off this many times is reported, not re-run again
+WAITER_MARGIN_S = 30.0  # a queued job's submitter is presumed gone this long after its wait should have ended
+UNCLAIMED_AFTER = timedelta(days=1)  # a queued job no worker took by then is closed, with a DM
 VerdictHook = Callable[[Caller, Question, Message], Awaitable[Message]]
 MAX_NUMBER_CHARS = 40
 MAX_WRITTEN_CHARS = 8000
@@ -176,6 +179,7 @@ class Submissions:
         self.outbox = outbox
         self.grader = grader
         self._grading: set[int] = set()
+        self.queue_wait_s: float | None = None  # set by Services.build: no local judge, workers grade (issue 19)
         self.after_verdict: VerdictHook | None = None  # set by Services.build (timed attempts)
         self.reviews: Reviews | None = None  # set by Services.build (the optional AI review)
 
@@ -229,13 +233,15 @@ class Submissions:
         size = len(code.encode("utf-8", "surrogatepass"))
         if size > MAX_CODE_BYTES:
             raise UsageError(f"Your {q.answer_noun} is {human_size(size)}; the limit is {human_size(MAX_CODE_BYTES)}.")
-        if self.grader is None:
+        if self.grader is None and self.queue_wait_s is None:
             raise Conflict("Code grading is not available in this installation.")
         member = caller.member
         if member.id in self._grading:
             raise Busy("Your previous submission is still being graded; wait for its verdict, then try again.")
         self._grading.add(member.id)
         try:
+            if self.queue_wait_s is not None:
+                return await self._queued(caller, ctx, code, self.queue_wait_s)
             job_id = await self.store.start_grading_job(
                 community_id=caller.community.id, member_id=member.id, question_id=q.id,
                 daily_post_id=ctx.post.id if ctx.post else None, code=code, now=self.clock.now())
@@ -252,8 +258,41 @@ class Submissions:
     async def _grade(self, caller: Caller, ctx: Context, code: str, job_id: int) -> Message:
         """Grade a stored job and store its verdict, which finishes the job in the same transaction."""
         assert self.grader is not None
+        verdict = await self.grader.grade(ctx.question, code, key=str(caller.member.id))
+        return await self._conclude(caller, ctx, code, job_id, verdict)
+
+    async def _queued(self, caller: Caller, ctx: Context, code: str, wait_s: float) -> Message:
+        """Queue the code for the workers and show their verdict if it comes within `wait_s`; after
+        that the member is told it will come by DM, and the leader's tick sends it (`recover`)."""
+        q, now = ctx.question, self.clock.now()
+        job_id = await self.store.queue_grading_job(
+            community_id=caller.community.id, member_id=caller.member.id, question_id=q.id,
+            daily_post_id=ctx.post.id if ctx.post else None, code=code, spec=json.dumps(q.to_dict()),
+            now=now, waiter_until=now + timedelta(seconds=wait_s + WAITER_MARGIN_S))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        result = await self.store.grading_result(job_id)
+        while result is None:
+            left = deadline - loop.time()
+            if left <= 0:
+                await self.store.hand_over_to_dm(job_id, now=self.clock.now())
+                if (result := await self.store.grading_result(job_id)) is None:
+                    return Message(title="Queued for grading",
+                                   body=f"The judges are busy, so your code for `{q.id}` waits in the queue (job "
+                                        f"{job_id}). Its verdict will come to you by DM; nothing else to do.",
+                                   kind="info")
+                break
+            await self.store.wait_graded(job_id, min(left, 1.0))
+            result = await self.store.grading_result(job_id)
+        try:
+            return await self._conclude(caller, ctx, code, job_id, Verdict.from_dict(json.loads(result)))
+        except JobFinished:  # the tick recorded it first, once the wait was over: its DM has the verdict
+            return Message(title="Graded", body=f"Your code for `{q.id}` was graded; the verdict was sent to you "
+                                                "by DM.", kind="info")
+
+    async def _conclude(self, caller: Caller, ctx: Context, code: str, job_id: int, verdict: Verdict) -> Message:
+        """Store a verdict for a job (which finishes it, once) and word the reply."""
         q = ctx.question
-        verdict = await self.grader.grade(q, code, key=str(caller.member.id))
         if verdict.verdict == "internal_error":
             await self.store.finish_grading_job(job_id, "abandoned: judge fault", now=self.clock.now())
             raise Conflict(f"The judge failed on our side ({verdict.message or 'internal error'}); nothing was "
@@ -275,18 +314,43 @@ class Submissions:
 
         A job interrupted `MAX_GRADING_ATTEMPTS` times, or whose question left the bank, is closed
         with a DM saying nothing was recorded. Returns how many jobs were taken over."""
+        taken = 0
+        if self.queue_wait_s is not None:
+            taken += await self._deliver_queued()
         if self.grader is None:
-            return 0
-        jobs = await self.store.claim_orphaned_jobs()
+            return taken
+        jobs = await self.store.claim_orphaned_jobs(now=self.clock.now())
         for job in jobs:
             try:
                 await self._recover_one(job)
             except Exception:  # must not stop the tick's other work; tried again next tick, up to the limit
                 log.exception("re-grading job %s failed", job["id"])
                 await self.store.release_grading_job(int(job["id"]))
+        return taken + len(jobs)
+
+    async def _deliver_queued(self) -> int:
+        """Verdicts the workers wrote after their submitter stopped waiting go by DM, once (the record
+        finishes the job by compare-and-set); jobs no worker took for a day are closed with a DM."""
+        now = self.clock.now()
+        jobs = await self.store.graded_for_dm(now=now)
+        for job in jobs:
+            try:
+                await self._recover_one(job, Verdict.from_dict(json.loads(str(job["result"]))))
+            except Exception:  # tried again at the next tick
+                log.exception("delivering the verdict of job %s failed", job["id"])
+        for job in await self.store.unclaimed_jobs(before=now - UNCLAIMED_AFTER):
+            message = Message(title="Your submission could not be graded",
+                              body=f"No judge took your submission to `{job['question_id']}` within "
+                                   f"{UNCLAIMED_AFTER.days} day; nothing was recorded. Please submit it again.",
+                              kind="error")
+            log.error("grading job %s waited %s for a worker: is `python -m graders worker` running?",
+                      job["id"], UNCLAIMED_AFTER)
+            await self.store.finish_grading_job(int(job["id"]), "abandoned: no worker took it", now=now, items=[
+                _dm(int(job["community_id"]), int(job["member_id"]), f"regrade:{job['id']}", message)])
         return len(jobs)
 
-    async def _recover_one(self, job: Any) -> None:
+    async def _recover_one(self, job: Any, verdict: Verdict | None = None) -> None:
+        """Re-grade a job cut off by a crash (or take a worker's `verdict` for it) and DM the result."""
         job_id, question_id = int(job["id"]), str(job["question_id"])
         member = await self.store.get_member(int(job["member_id"]))
         community = await self.store.get_community(int(job["community_id"]))
@@ -296,9 +360,10 @@ class Submissions:
             return
         caller = Caller(member, community, is_admin=member.is_admin)
         when = f"{datetime.fromisoformat(str(job['created_at'])):%a %d %b %H:%M} UTC"
-        note = f"Your submission to `{question_id}` of {when} was cut off by a restart of the bot"
+        note = (f"Your submission to `{question_id}` of {when} was cut off by a restart of the bot" if verdict is None
+                else f"Your submission to `{question_id}` of {when} waited in the grading queue")
         try:
-            if int(job["attempts"]) > MAX_GRADING_ATTEMPTS:
+            if verdict is None and int(job["attempts"]) > MAX_GRADING_ATTEMPTS:  # workers count their own
                 raise Conflict(f"grading it was interrupted {MAX_GRADING_ATTEMPTS} times")
             post = await self.store.get_daily_post(int(job["daily_post_id"])) if job["daily_post_id"] else None
             # graded with the daily post it was sent for: a reveal meanwhile does not cost its points;
@@ -308,7 +373,10 @@ class Submissions:
                                          or revealed.revealed_at > datetime.fromisoformat(str(job["created_at"]))):
                 revealed = None
             ctx = Context(self.bank.get(question_id), post, revealed)
-            reply = await self._grade(caller, ctx, str(job["code"]), job_id)
+            if verdict is None:
+                reply = await self._grade(caller, ctx, str(job["code"]), job_id)
+            else:
+                reply = await self._conclude(caller, ctx, str(job["code"]), job_id, verdict)
             if revealed is not None:
                 reply = with_reveal(reply, ctx)
         except Busy:

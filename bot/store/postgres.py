@@ -17,6 +17,7 @@ the `postgres` extra. Decisions:
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -34,10 +35,13 @@ except ImportError as exc:  # pragma: no cover - only without the extra
         "ONSITE_DATABASE_URL names a PostgreSQL database, but psycopg is not installed: "
         "pip install 'onsite[postgres]' (or the locked requirements.txt)") from exc
 
-from bot.store.sqlite import Migration, MigrationError, Store, load_migrations
+from bot.store.sqlite import GRADED_CHANNEL, Migration, MigrationError, Store, load_migrations
 
 WRITE_LOCK = 0x0_5173  # the advisory lock key every write transaction of Onsite takes ("ONSITE")
 _PARAM = re.compile(r"'(?:[^']|'')*'|\"[^\"]*\"|(?<![:\w]):([A-Za-z_]\w*)|\?|%")
+
+
+log = logging.getLogger("onsite")
 
 
 @lru_cache(maxsize=2048)
@@ -155,6 +159,8 @@ class PostgresStore(Store):
         super().__init__(None, mask_url(url))  # type: ignore[arg-type]
         self._pool = pool
         self.url = url
+        self._graded: dict[str, asyncio.Event] = {}  # job id -> set when its NOTIFY arrives
+        self._listener: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True, max_size: int = 10) -> PostgresStore:
@@ -178,7 +184,41 @@ class PostgresStore(Store):
         return store
 
     async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
         await self._pool.close()
+
+    async def _notify_in(self, db: Any, channel: str, payload: str) -> None:
+        await db.execute("SELECT pg_notify(?, ?)", (channel, payload))
+
+    async def wait_graded(self, job_id: int, timeout_s: float) -> None:
+        """Woken by the worker's NOTIFY on one LISTEN connection this store shares among its waiters;
+        the caller also looks again after `timeout_s`, so a lost notification only delays."""
+        if self._listener is None or self._listener.done():
+            ready = asyncio.Event()
+            self._listener = asyncio.create_task(self._listen(ready), name="onsite-listen")
+            waiting = asyncio.create_task(ready.wait())
+            await asyncio.wait([waiting, self._listener], timeout=5, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+        event = self._graded.setdefault(str(job_id), asyncio.Event())
+        try:
+            await asyncio.wait_for(event.wait(), timeout_s)
+        except TimeoutError:
+            pass
+        finally:
+            self._graded.pop(str(job_id), None)
+
+    async def _listen(self, ready: asyncio.Event) -> None:
+        try:
+            async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+                await conn.execute(f"LISTEN {GRADED_CHANNEL}")
+                ready.set()
+                async for note in conn.notifies():
+                    if (event := self._graded.get(note.payload)) is not None:
+                        event.set()
+        except psycopg.Error as exc:  # waiters fall back to looking every timeout; the next wait reconnects
+            log.warning("LISTEN %s stopped: %s", GRADED_CHANNEL, exc)
 
     @property
     def files_dir(self) -> Path | None:

@@ -51,6 +51,9 @@ from bot.core.models import (
 # theory: once per daily post; written: once, or WRITTEN_TRIES times while no try counted as solved
 ONE_ATTEMPT_KINDS = frozenset({"choice", "numeric", "written"})
 _SOLVED = "(" + ", ".join(f"'{v}'" for v in SOLVED_VERDICTS) + ")"  # for SQL: ('accepted', ...)
+GRADING_CHANNEL = "onsite_grading"  # graders/worker.py listens: a job was queued
+GRADED_CHANNEL = "onsite_graded"  # a worker wrote a result (payload: the job id)
+LOCAL_LEASE = timedelta(minutes=15)  # a job graded in its own process is someone else's after this, on any host
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 COMMUNITY_SETTINGS = frozenset(
     {
@@ -147,7 +150,7 @@ def _start_ticks(pid: int) -> str:
 
 def owner_alive(owner: str) -> bool:
     """Whether the process that wrote `owner` still runs. Another host's process counts as alive
-    (SQLite is not shared across hosts); on a system without /proc only the pid is checked."""
+    (it cannot be checked from here: its job's lease decides); without /proc only the pid is checked."""
     host, _, rest = owner.partition(":")
     pid_text, _, ticks = rest.partition(":")
     if not pid_text.isdigit():
@@ -173,6 +176,7 @@ class Store:
 
     WEEK_SQL = "date(local_date, '-6 days', 'weekday 1')"  # the Monday of local_date's week, ISO text
     IntegrityError: ClassVar[type[Exception]] = sqlite3.IntegrityError  # what a broken constraint raises
+    GRADED_POLL_S: ClassVar[float] = 0.25  # how often a waiting submitter looks for its worker's result
 
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
@@ -700,9 +704,10 @@ class Store:
                                 daily_post_id: int | None, code: str, now: datetime) -> int:
         async with self.transaction() as db:
             cur = await db.execute(
-                "INSERT INTO grading_jobs (community_id, member_id, question_id, daily_post_id, code, owner, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (community_id, member_id, question_id, daily_post_id, code, self.owner, iso(now)))
+                "INSERT INTO grading_jobs (community_id, member_id, question_id, daily_post_id, code, owner, created_at,"
+                " lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (community_id, member_id, question_id, daily_post_id, code, self.owner, iso(now),
+                 iso(now + LOCAL_LEASE)))
             return await _returned_id(cur)
 
     async def finish_grading_job(self, job_id: int, outcome: str, *, now: datetime,
@@ -724,17 +729,22 @@ class Store:
             await db.execute("UPDATE grading_jobs SET owner = 'released', attempts = attempts - 1 WHERE id = ?"
                              " AND owner = ?", (job_id, self.owner))
 
-    async def claim_orphaned_jobs(self, *, limit: int = 20) -> list[aiosqlite.Row]:
-        """Open jobs whose process is gone, taken over by this one (compare-and-set on the owner)."""
-        rows = await self._all("SELECT id, owner FROM grading_jobs WHERE finished_at IS NULL ORDER BY id")
+    async def claim_orphaned_jobs(self, *, now: datetime, limit: int = 20) -> list[aiosqlite.Row]:
+        """Open jobs graded in a process that is gone (seen dead on this host, or its lease passed on
+        any host), taken over by this one (compare-and-set on the owner). Queued jobs are the workers'."""
+        rows = await self._all("SELECT id, owner, lease_until FROM grading_jobs WHERE finished_at IS NULL"
+                               " AND queued = 0 ORDER BY id")
         claimed: list[int] = []
         for row in rows:
-            if len(claimed) >= limit or row["owner"] == self.owner or owner_alive(str(row["owner"])):
+            expired = row["lease_until"] is not None and str(row["lease_until"]) < iso(now)
+            if len(claimed) >= limit or row["owner"] == self.owner or (
+                    not expired and owner_alive(str(row["owner"]))):
                 continue
             async with self.transaction() as db:
                 cur = await db.execute(
-                    "UPDATE grading_jobs SET owner = ?, attempts = attempts + 1 WHERE id = ? AND owner = ?"
-                    " AND finished_at IS NULL", (self.owner, row["id"], row["owner"]))
+                    "UPDATE grading_jobs SET owner = ?, attempts = attempts + 1, lease_until = ? WHERE id = ?"
+                    " AND owner = ? AND finished_at IS NULL",
+                    (self.owner, iso(now + LOCAL_LEASE), row["id"], row["owner"]))
                 if cur.rowcount == 1:
                     claimed.append(int(row["id"]))
         if not claimed:
@@ -744,6 +754,54 @@ class Store:
 
     async def open_grading_jobs(self) -> list[aiosqlite.Row]:
         return await self._all("SELECT * FROM grading_jobs WHERE finished_at IS NULL ORDER BY id")
+
+    # -- the grading queue (issue 19: `python -m graders worker` grades on other machines) --------------
+
+    async def queue_grading_job(self, *, community_id: int, member_id: int, question_id: str,
+                                daily_post_id: int | None, code: str, spec: str, now: datetime,
+                                waiter_until: datetime) -> int:
+        """A job for the workers (graders/worker.py reads this row); the submitting process shows its
+        verdict until `waiter_until`, after which the leader's tick sends it by DM."""
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "INSERT INTO grading_jobs (community_id, member_id, question_id, daily_post_id, code, owner, created_at,"
+                " queued, spec, waiter_until) VALUES (?, ?, ?, ?, ?, 'queued', ?, 1, ?, ?) RETURNING id",
+                (community_id, member_id, question_id, daily_post_id, code, iso(now), spec, iso(waiter_until)))
+            job_id = await _returned_id(cur)
+            await self._notify_in(db, GRADING_CHANNEL, str(job_id))
+        return job_id
+
+    async def grading_result(self, job_id: int) -> str | None:
+        """The judge's JSON result of a queued job once a worker wrote it."""
+        row = await self._one("SELECT result FROM grading_jobs WHERE id = ?", (job_id,))
+        return str(row["result"]) if row is not None and row["result"] is not None else None
+
+    async def wait_graded(self, job_id: int, timeout_s: float) -> None:
+        """Return when a worker may have written job `job_id`'s result, or after `timeout_s`. SQLite
+        has no notifications: a short sleep, then the caller looks again."""
+        await asyncio.sleep(min(timeout_s, self.GRADED_POLL_S))
+
+    async def hand_over_to_dm(self, job_id: int, *, now: datetime) -> None:
+        """The submitting process stopped waiting: the verdict goes by DM from the next tick."""
+        async with self.transaction() as db:
+            await db.execute("UPDATE grading_jobs SET waiter_until = ? WHERE id = ? AND finished_at IS NULL",
+                             (iso(now), job_id))
+
+    async def graded_for_dm(self, *, now: datetime, limit: int = 50) -> list[aiosqlite.Row]:
+        """Queued jobs a worker has graded whose submitter is no longer waiting (left, crashed)."""
+        return await self._all(
+            "SELECT * FROM grading_jobs WHERE queued = 1 AND result IS NOT NULL AND finished_at IS NULL"
+            " AND waiter_until <= ? ORDER BY id LIMIT ?", (iso(now), limit))
+
+    async def unclaimed_jobs(self, *, before: datetime) -> list[aiosqlite.Row]:
+        """Queued jobs no worker has taken since `before` (no worker is running)."""
+        return await self._all(
+            "SELECT * FROM grading_jobs WHERE queued = 1 AND result IS NULL AND finished_at IS NULL"
+            " AND lease_until IS NULL AND created_at < ? ORDER BY id", (iso(before),))
+
+    async def _notify_in(self, db: Any, channel: str, payload: str) -> None:
+        """Wake listeners on `channel` when the transaction commits (PostgreSQL); SQLite polls."""
+        return None
 
     async def get_daily_post(self, post_id: int) -> DailyPost | None:
         row = await self._one("SELECT * FROM daily_posts WHERE id = ?", (post_id,))
