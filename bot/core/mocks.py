@@ -35,6 +35,11 @@ Decisions:
     ledger entry with the same local date, key `...:void`), no no-show counts and nobody sits out.
     The member who contradicted sees it in the reply, every other member by DM. Feedback given
     stays given.
+  - Feedback on a partner says its sender was there: a no-show reported against a member who
+    already sent feedback in the pair is a contradiction too (disputed, as above), and a member
+    whose pair's outcome names them as the no-show cannot send feedback until they contest it with
+    `/mock checkin met` (which disputes the pair). So nobody sits out while the partner keeps
+    their feedback.
   - Who checked in no longer matters for silence: a group with any outcome is not silent.
 - Each group gets a private space (outbox purpose `space`, opened once even across retries) with
   introductions, suggested times from overlapping availability (up to three, shown in each
@@ -61,7 +66,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -225,11 +230,13 @@ class CheckinDecision:
     already: bool  # the check-in adds nothing: this outcome was already recorded (by the member or a partner)
 
 
-def decide_checkin(group: Sequence[Mapping[str, Any]], member_id: int, absent_id: int | None) -> CheckinDecision:
+def decide_checkin(group: Sequence[Mapping[str, Any]], member_id: int, absent_id: int | None,
+                   gave_feedback: Collection[int] = ()) -> CheckinDecision:
     """The pair's outcome once `member_id` checks in as met (`absent_id` None) or reports `absent_id` absent.
 
     A `met` says everyone in the group came; a no-show says the reporter came and the named member did
-    not. A member said to be both there and not there is a contradiction: the pair is disputed, for good."""
+    not; feedback sent in the pair (`gave_feedback`, member ids) says its sender came. A member said to
+    be both there and not there is a contradiction: the pair is disputed, for good."""
     previous = group[0]["outcome"]
     if previous == "disputed":
         return CheckinDecision("disputed", True)
@@ -237,6 +244,8 @@ def decide_checkin(group: Sequence[Mapping[str, Any]], member_id: int, absent_id
         if previous is None:
             return CheckinDecision("met", False)
         return CheckinDecision("met", True) if previous == "met" else CheckinDecision("disputed", False)
+    if absent_id in gave_feedback:  # the member reported absent already sent feedback on this mock
+        return CheckinDecision("disputed", False)
     if previous is None:
         return CheckinDecision("no-show", False)
     if previous == "met":
@@ -252,7 +261,8 @@ def _names(names: Sequence[str]) -> str:
     return " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _claims(group: Sequence[Mapping[str, Any]], member_id: int, absent_id: int | None) -> str:
+def _claims(group: Sequence[Mapping[str, Any]], member_id: int, absent_id: int | None,
+            gave_feedback: Collection[int] = ()) -> str:
     """What each member said, this check-in included: 'alice said the mock happened; bob said alice didn't come'."""
     said: dict[int, str | None] = {int(r["member_id"]): r["checked_in"] for r in group}
     said[member_id] = "met" if absent_id is None else "missed"
@@ -261,6 +271,8 @@ def _claims(group: Sequence[Mapping[str, Any]], member_id: int, absent_id: int |
     parts = []
     if met := [names[m] for m, v in said.items() if v == "met"]:
         parts.append(f"{_names(met)} said the mock happened")
+    if sent := [names[m] for m, v in said.items() if m in gave_feedback and v != "met"]:
+        parts.append(f"{_names(sent)} sent feedback on it")
     if absent:
         reporters = [names[m] for m, v in said.items() if v == "missed"]
         parts.append(f"{_names(reporters)} said {_names(absent)} didn't come")
@@ -366,8 +378,9 @@ class Mocks:
             others = [r for r in group if r["member_id"] != caller.member.id]
             absent = None if outcome == "met" else self._absent(others, who)
             absent_id = None if absent is None else int(absent["member_id"])
-            decision = decide_checkin(group, caller.member.id, absent_id)
-            claims = _claims(group, caller.member.id, absent_id)
+            gave = {int(f["from_member_id"]) for f in await self.store.pair_feedback(pair_id)} if absent else set()
+            decision = decide_checkin(group, caller.member.id, absent_id, gave)
+            claims = _claims(group, caller.member.id, absent_id, gave)
             notices = [] if decision.already else self._checkin_notices(caller, group, decision, absent, claims)
             if await self.store.record_checkin(pair_id, caller.member.id, "met" if absent is None else "missed",
                                                absent_id=absent_id, expected=group[0]["outcome"],
@@ -383,7 +396,7 @@ class Mocks:
             if decision.already:
                 return Message(body=f"Already recorded: your mock with {names} is disputed ({claims}): no points for "
                                     "it and nobody sits out.", ephemeral=True)
-            return Message(body=f"That contradicts your group's check-in ({claims}), so your mock with {names} is "
+            return Message(body=f"That contradicts what your group reported ({claims}), so your mock with {names} is "
                                 "marked disputed: no points for it (points already given are taken back) and nobody "
                                 f"sits out the next round. {names} {'is' if len(others) == 1 else 'are'} told too.",
                            ephemeral=True)
@@ -443,6 +456,11 @@ class Mocks:
                        and (r["display_name"].lower() == name.lstrip("@").lower() or str(r["member_id"]) == name)), None)
         if target is None:
             raise NotFound(f"{shown(name)} was not in your latest mock group.")
+        me = next(r for r in group if r["member_id"] == caller.member.id)
+        if group[0]["outcome"] == "no-show" and me["reported_no_show"]:
+            raise Conflict("You were reported as a no-show for this mock, so it has no feedback from you yet. If you "
+                           "were there, /mock checkin met first: the mock is then marked disputed and nobody sits "
+                           "out; then send your feedback.")
         values = re.findall(r"\d+", scores)
         if len(values) != len(FEEDBACK_AXES) or any(len(v) > 1 or not 1 <= int(v) <= 5 for v in values):
             raise UsageError(f"Give {len(FEEDBACK_AXES)} scores from 1 to 5 for "

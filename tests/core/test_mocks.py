@@ -381,6 +381,49 @@ async def test_a_no_show_then_a_denial_is_disputed(
     assert "no-show" not in {f.name: f.value for f in report.fields}["Paused or sitting out"]
 
 
+async def test_feedback_says_its_sender_was_there(
+    wired: Services, admin: Caller, store: Store, clock: FixedClock, chat: RecordingChat
+) -> None:
+    """Issue 16 item 5: A sends feedback without checking in, then B reports A as a no-show. Before,
+    A sat out the next round while B kept A's feedback; now the pair is disputed and nobody sits out."""
+    callers, a, b = await a_pair(wired, admin, store, clock, chat)
+    await wired.mocks.feedback(callers[a], b, "4 4 4 4", "clear walkthrough")
+    reply = await wired.mocks.checkin(callers[b], "no-show", a)
+    assert "disputed" in reply.body and "nobody sits out" in reply.body, reply.body
+    assert f"{a} sent feedback on it; {b} said {a} didn't come" in reply.body
+    await wired.outbox.deliver()
+    told = [m for kind, where, m in chat.sent if kind == "dm" and where == a and m.title == "Mock check-in disputed"]
+    assert len(told) == 1 and f"{a} sent feedback on it" in told[0].body
+    assert not [m for kind, where, m in chat.sent if kind == "dm" and m.title == "Reported as a no-show"]
+    assert await ledger(store, "mock%") == []  # a disputed mock gives no points; the feedback's +5 stays
+    assert await store.total_points(callers[a].member.id) == 5
+    clock.advance(timedelta(days=7))
+    report = await wired.mocks.pair_now(admin)
+    assert "no-show" not in {f.name: f.value for f in report.fields}["Paused or sitting out"]
+    row = await store.optin(callers[a].member.id)
+    assert row is not None and row["no_shows"] == 0
+
+
+async def test_a_member_reported_absent_contests_before_sending_feedback(
+    wired: Services, admin: Caller, store: Store, clock: FixedClock, chat: RecordingChat
+) -> None:
+    """The other order: B is reported as a no-show, then B's feedback would be kept by A while B sits
+    out. B's feedback is refused until B contests with /mock checkin met, which disputes the pair."""
+    callers, a, b = await a_pair(wired, admin, store, clock, chat)
+    await wired.mocks.checkin(callers[a], "no-show", b)
+    with pytest.raises(Conflict, match=r"reported as a no-show for this mock.*/mock checkin met first"):
+        await wired.mocks.feedback(callers[b], a, "4 4 4 4", "fine")
+    assert await store.pair_feedback(int((await store.latest_group_of(callers[b].member.id))[0]["pair_id"])) == []
+    assert await store.total_points(callers[b].member.id) == 0
+    assert "disputed" in (await wired.mocks.checkin(callers[b], "met", None)).body
+    sent = await wired.mocks.feedback(callers[b], a, "4 4 4 4", "fine")
+    assert sent.kind == "success"
+    assert "Feedback sent" in (await wired.mocks.feedback(callers[a], b, "3 3 3 3", "ok")).body  # the reporter may too
+    clock.advance(timedelta(days=7))
+    report = await wired.mocks.pair_now(admin)
+    assert "no-show" not in {f.name: f.value for f in report.fields}["Paused or sitting out"]
+
+
 async def test_two_no_shows_in_a_row_pause_and_an_uncontested_one_benches(
     wired: Services, admin: Caller, store: Store, clock: FixedClock, chat: RecordingChat
 ) -> None:
