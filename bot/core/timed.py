@@ -14,9 +14,10 @@ Decisions:
   footer ("Time taken: 18 min 20 s of 25 min"), and reminders not yet sent are cancelled.
 - The reminders are written when they go out (`render_reminder`, registered with the outbox), from
   the timer as stored and the current time, so a late one never states a stale figure: the
-  half-time DM says the time really left ("5 min left of 25 min") and is dropped once the session
-  is over; the time's-up DM says how long ago time ran out and is dropped when that is more than
-  `TIMER_GRACE` (10 min) ago, e.g. after downtime. A finished timer's reminders are never sent.
+  half-time DM says the time really left ("5 min left of 25 min"; when late, in whole minutes
+  rounded up, one figure in its title and body) and is dropped once the session is over; the
+  time's-up DM says how long ago time ran out and is dropped when that is more than `TIMER_GRACE`
+  (10 min) ago, e.g. after downtime. A finished timer's reminders are never sent.
 - A question whose answer was revealed in the community (`Submissions.open_question`: a past daily
   not back in the current round, or today's after a reveal-time) cannot be timed; /submit still
   grades it, for no points.
@@ -116,10 +117,13 @@ class Timed:
             if q is None:
                 return message
             left = (end - now).total_seconds()
-            on_time = left >= budget_s / 2 - 60
-            title = message.title if on_time else f"{duration(60 * math.ceil(left / 60))} left · {q.title}"
+            if left >= budget_s / 2 - 60:  # on time: "Half time", and the time left to the second
+                title, shown = message.title, duration(left)
+            else:  # late: whole minutes, rounded up, the same figure in the title and the body
+                shown = duration(60 * math.ceil(left / 60))
+                title = f"{shown} left · {q.title}"
             return replace(message, title=title,
-                           body=f"{duration(left)} left of {duration(budget_s)} on `{q.id}`. {self._half_tip(q)}")
+                           body=f"{shown} left of {duration(budget_s)} on `{q.id}`. {self._half_tip(q)}")
         late = now - end
         if late > TIMER_GRACE:
             return Stale(f"time ran out {duration(late.total_seconds())} ago")

@@ -105,6 +105,14 @@ async def test_late_timed_reminders_are_computed_when_sent_or_dropped(
     assert half.body.startswith("5 min left of 25 min on `pair-sum-count`.")
     assert "12 min 30 s left" not in half.body
 
+    chat.sent.clear()  # late by a fraction of a minute: the title and the body state one figure
+    await wired.timed.start(member, "mean-center")  # 30 min: half time at 15 min
+    clock.advance(timedelta(minutes=18, seconds=59.5))  # 11 min 0.5 s left (it said "12 min left" above "11 min")
+    await wired.outbox.deliver()
+    (late,) = [m for kind, _, m in chat.sent if kind == "dm"]  # pair-sum-count's time's up is long stale
+    assert late.title == "12 min left · " + wired.bank.get("mean-center").title
+    assert late.body.startswith("12 min left of 30 min on `mean-center`."), late.body
+
     chat.sent.clear()
     await wired.timed.start(member, "overfit-first-step")  # 5 min, and the bot is down for 12 hours
     clock.advance(timedelta(hours=12))
