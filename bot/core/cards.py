@@ -10,7 +10,8 @@ Decisions:
 - The stats card shows per-track progress (attempted vs solved, accuracy), points over time
   (cumulative) and an activity calendar of the last 16 weeks (questions solved per local day, the
   streak in the title). The leaderboard card shows the period's top 10 as bars and the top 5's
-  points over the period.
+  points over the period (with a track, that track's points), each total held to the end of the
+  last day and the axis at least a week wide, so its day labels never repeat one date.
 - Theme: the card carries its own background, a mid-dark slate with light text and a mid-tone
   palette, so it reads the same on light and dark chat themes (no transparent edges that vanish).
 - Files go to the data directory's `cards/` folder (next to the database) with a unique name;
@@ -213,11 +214,16 @@ def render_leaderboard_card(data: LeaderboardCardData, path: Path) -> Path:
     ax = fig.add_subplot(grid[1])
     _style(ax, "Points over the period (top 5)")
     plotted = False
-    for i, (name, entries) in enumerate(list(data.series.items())[:5]):
-        if not entries:
-            continue
-        xs, ys = _cumulative(entries, entries[0][0] - timedelta(hours=6))
-        ax.step(xs, ys, where="post", color=LINE_COLOURS[i % len(LINE_COLOURS)], linewidth=2, label=name)
+    lines = [(i, name, entries) for i, (name, entries) in enumerate(list(data.series.items())[:5]) if entries]
+    if lines:  # each total holds to the end of the last day; at least a week, so each day label is one day
+        end = max(e[-1][0] for _, _, e in lines).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        start = min(e[0][0] for _, _, e in lines) - timedelta(hours=6)
+        for i, name, entries in lines:
+            xs, ys = _cumulative(entries, entries[0][0] - timedelta(hours=6))
+            xs.append(end)
+            ys.append(ys[-1])
+            ax.step(xs, ys, where="post", color=LINE_COLOURS[i % len(LINE_COLOURS)], linewidth=2, label=name)
+        ax.set_xlim(min(start, end - timedelta(days=7)), end)
         plotted = True
     if plotted:
         import matplotlib.dates as mdates

@@ -125,3 +125,32 @@ async def test_a_track_leaderboard_card_draws_that_tracks_points_over_the_period
     assert name == "Bob" and sum(p for _, p in data.series["Bob"]) == points  # the line sums what the row ranks
     lower = pixels(Path(board.image))[420:640, 160:]  # type: ignore[index]  # the "points over the period" panel
     assert _has_colour(lower, cards.LINE_COLOURS[0])  # a line is drawn in it, in the leader's colour
+
+
+def test_points_over_the_period_has_one_label_per_day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16 item 18: points earned within a few hours drew a panel whose date axis read
+    "03 Dec, 03 Dec, 03 Dec" (hourly ticks in a day format). The axis spans at least a week, each
+    label a different day, and every line holds its total to the end of the last day."""
+    from matplotlib.figure import Figure
+
+    drawn: list[Figure] = []
+    save = Figure.savefig
+
+    def keep(self: Figure, *args: object, **kwargs: object) -> None:
+        drawn.append(self)
+        save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    morning = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    data = LeaderboardCardData(title="Leaderboard · This week · Coding", rows=[("ada", 15), ("bob", 5)],
+                               series={"ada": [(morning, 10), (morning + timedelta(hours=3), 5)],
+                                       "bob": [(morning + timedelta(hours=1), 5)]})
+    render_leaderboard_card(data, tmp_path / "board.png")
+    (fig,) = drawn
+    panel = fig.axes[1]
+    labels = [t.get_text() for t in panel.get_xticklabels() if t.get_text()]
+    assert len(labels) >= 2 and len(labels) == len(set(labels)), labels
+    lo, hi = panel.get_xlim()
+    assert hi - lo >= 7  # days, in matplotlib's date numbers
+    for line in panel.get_lines():
+        assert line.get_xdata()[-1] == datetime(2026, 12, 4, tzinfo=UTC)  # to the end of the last day
