@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.core.bank import Bank
+from bot.core.clock import FixedClock
 from bot.core.commands import Context, core_table, dispatch_line
 from bot.core.errors import NotFound, UsageError
 from bot.core.forms import form_for
 from bot.core.models import Caller
 from bot.core.services import Services
 from bot.core.stories import THEMES, canonical_theme, parse_story
+from bot.store.sqlite import Store
+from tests.conftest import REPO
 
 CHURN = ("failure Churn model shipped late | Q3 churn project, two teams | I owned the launch | "
          "Cut scope to one segment, daily check-ins | Shipped 2 weeks late; retention +4%")
@@ -113,3 +118,21 @@ def test_gaps_point_each_theme_at_the_bank_question_that_asks_about_it() -> None
     assert len(set(every.values())) == len(THEMES)  # and a different one for each
     for theme, qid in every.items():
         assert bank.get(qid).track == "behavioral", (theme, qid)
+
+
+@pytest.fixture
+def real_bank() -> Bank:
+    return Bank.load(REPO / "questions")
+
+
+async def test_story_gaps_points_feedback_learning_and_mentoring_at_their_own_questions(
+    store: Store, clock: FixedClock, member: Caller, real_bank: Bank
+) -> None:
+    """Issue 16 item 17, as a member sees it: `/story gaps` against the real bank (before the fix all
+    three themes pointed at mentored-a-junior-engineer), one question per missing theme."""
+    gaps = await run(Services.build(store, real_bank, clock), member, "/story gaps")
+    lines = dict(re.findall(r"\*\*([a-z]+)\*\* · practise with `([a-z0-9-]+)`", gaps))
+    assert set(lines) == set(THEMES), gaps  # no story yet: every theme is missing, each with a question
+    assert (lines["feedback"], lines["learning"], lines["mentoring"]) == (
+        "received-tough-feedback", "ramped-up-in-new-domain", "mentored-a-junior-engineer")
+    assert len(set(lines.values())) == len(THEMES)
