@@ -24,9 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import engines
 from bot.core.clock import FixedClock
 from bot.core.leaderboard import Leaderboard
 from bot.store.sqlite import Store, iso
+from tests.pgserver import PgServer
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday
 GOAL_MS = 20.0
@@ -91,8 +93,7 @@ async def _rebuild(path: Path) -> None:
         await store.close()
 
 
-async def measure(path: Path, runs: int) -> tuple[list[float], float]:
-    store = await Store.open(path)
+async def measure(store: Store, runs: int) -> tuple[list[float], float]:
     try:
         community = await store.get_community(1)
         assert community is not None
@@ -123,6 +124,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--regenerate", action="store_true")
+    engines.add_arguments(parser)
     args = parser.parse_args()
     if args.regenerate or not args.db.exists():
         for suffix in ("", "-wal", "-shm"):
@@ -130,12 +132,35 @@ def main() -> None:
         start = time.perf_counter()
         generate(args.db, args.members, args.rows)
         print(f"generated {args.members:,} members and {args.rows:,} ledger rows in {time.perf_counter() - start:.1f} s")
-    times, scan_ms = asyncio.run(measure(args.db, args.runs))
+    with engines.postgres(args.postgres) as server:
+        asyncio.run(both(args.db, args.runs, server))
+
+
+async def both(path: Path, runs: int, server: PgServer | None) -> None:
+    lite = report(await measure(await Store.open(path), runs), "sqlite")
+    if server is not None:
+        from bot.store.convert import convert
+        from bot.store.postgres import PostgresStore
+
+        source, target = await Store.open(path), await PostgresStore.open(await server.fresh_database())
+        start = time.perf_counter()
+        counts = await convert(source, target)
+        print(f"[postgres] copied with `db convert` ({counts['points_ledger']:,} ledger rows, standings built by the "
+              f"trigger and checked) in {time.perf_counter() - start:.1f} s")
+        await source.close()
+        await target._one("ANALYZE")
+        pg = report(await measure(target, runs), "postgres")
+        print(engines.ratio_line("weekly leaderboard page p50", lite, pg, "ms"))
+
+
+def report(measured: tuple[list[float], float], engine: str) -> float:
+    times, scan_ms = measured
     p50 = statistics.median(times)
     p90 = statistics.quantiles(times, n=10)[-1]
-    print(f"weekly leaderboard page: p50 {p50:.1f} ms, p90 {p90:.1f} ms over {len(times)} runs")
-    print(f"ratio p50 / goal ({GOAL_MS:.0f} ms): {p50 / GOAL_MS:.2f}  (< 1 meets the goal)")
-    print(f"same-run reference: full ledger scan {scan_ms:.1f} ms; p50 / scan = {p50 / scan_ms:.3f}")
+    print(f"[{engine}] weekly leaderboard page: p50 {p50:.1f} ms, p90 {p90:.1f} ms over {len(times)} runs")
+    print(f"[{engine}] ratio p50 / goal ({GOAL_MS:.0f} ms): {p50 / GOAL_MS:.2f}  (< 1 meets the goal)")
+    print(f"[{engine}] same-run reference: full ledger scan {scan_ms:.1f} ms; p50 / scan = {p50 / scan_ms:.3f}")
+    return p50
 
 
 if __name__ == "__main__":

@@ -72,6 +72,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import engines
 from bot.app import PoolGrader
 from bot.core.bank import Bank
 from bot.core.clock import FixedClock
@@ -672,8 +673,11 @@ def plan_commands(opts: Options, seats: list[list[Seat]], rng: random.Random) ->
     return planned
 
 
-async def run_soak(opts: Options, workdir: Path, *, log: Callable[[str], None] = print) -> SoakResult:
-    """Run the soak in `workdir` (the database goes there) and return what it measured and checked."""
+async def run_soak(opts: Options, workdir: Path, *, log: Callable[[str], None] = print,
+                   postgres_url: str | None = None) -> SoakResult:
+    """Run the soak in `workdir` (the database goes there) and return what it measured and checked.
+    With `postgres_url` the bot's store is that PostgreSQL database; it is copied into a SQLite file
+    by `db convert` at the end (which checks counts and standings itself), and that file is checked."""
     rng = random.Random(opts.seed)
     bank = Bank.load(REPO / "questions")
     if bank.errors:
@@ -684,7 +688,12 @@ async def run_soak(opts: Options, workdir: Path, *, log: Callable[[str], None] =
         f"{opts.code_share:.0%} of code submissions go to it, the rest to the stand-in judge")
 
     db_path = workdir / "soak.db"
-    store = await Store.open(db_path)
+    if postgres_url is not None:
+        from bot.store.postgres import PostgresStore
+
+        store: Store = await PostgresStore.open(postgres_url, max_size=opts.concurrency)
+    else:
+        store = await Store.open(db_path)
     clock = FixedClock(START)
     chat = CountingChat()
     pool = PoolGrader(GraderPool(max_workers=opts.workers, tier=tier)) if opts.code_share > 0 else None
@@ -755,6 +764,12 @@ async def run_soak(opts: Options, workdir: Path, *, log: Callable[[str], None] =
     result.chat_keys = Counter(chat.keys)
     if pool is not None:
         await pool.close()
+    if postgres_url is not None:
+        from bot.store.convert import convert
+
+        copy = await Store.open(db_path, migrate=True)
+        await convert(store, copy)
+        await copy.close()
     await store.close()
     check_database(db_path, result, clock.now())
     return result
@@ -820,6 +835,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="sandboxes at once in the real judge's pool")
     parser.add_argument("--memory-bound-mb", type=float, default=MEMORY_BOUND_MB)
     parser.add_argument("--timeout-s", type=float, default=120.0, help="a command taking longer counts as hung")
+    engines.add_arguments(parser)
     args = parser.parse_args()
     opts = Options(commands=args.commands, members=args.members, communities=args.communities,
                    code_share=args.code_share, concurrency=args.concurrency, days=args.days, seed=args.seed,
@@ -828,6 +844,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="onsite-soak-") as tmp:
         result = asyncio.run(run_soak(opts, Path(tmp)))
     print(report(result))
+    with engines.postgres(args.postgres) as server:
+        if server is None:
+            return
+        with tempfile.TemporaryDirectory(prefix="onsite-soak-pg-") as tmp:
+            url = asyncio.run(server.fresh_database())
+            on_pg = asyncio.run(run_soak(opts, Path(tmp), postgres_url=url))
+        print("\n[postgres]\n" + report(on_pg))
+        print(engines.ratio_line("soak throughput while commands ran", result.planned / result.command_s,
+                                 on_pg.planned / on_pg.command_s, "commands/s"))
+        every = [v for values in result.latencies.values() for v in values]
+        every_pg = [v for values in on_pg.latencies.values() for v in values]
+        print(engines.ratio_line("soak p99 reply latency", percentile(every, 0.99) * 1000,
+                                 percentile(every_pg, 0.99) * 1000, "ms"))
     sys.exit(1 if result.problems() else 0)
 
 

@@ -52,8 +52,10 @@ class PgServer:
         self._template_ready = False
 
     @classmethod
-    def start(cls) -> PgServer:
-        """initdb a cluster in a new temp dir and start it on a free loopback port (trust auth, no fsync)."""
+    def start(cls, *, durable: bool = False) -> PgServer:
+        """initdb a cluster in a new temp dir and start it on a free loopback port (trust auth; no fsync
+        unless `durable`, which the benchmarks ask for: fsync on, commits not waiting for it, which is
+        what SQLite's WAL with synchronous=NORMAL promises, so the engines compare at equal durability)."""
         binaries = server_binaries()
         if binaries is None:
             raise Unavailable("PostgreSQL server binaries (initdb, pg_ctl) not found")
@@ -68,8 +70,9 @@ class PgServer:
         port = _free_port()
         _run([str(binaries / "initdb"), "-D", str(data), "--auth=trust", "-U", "onsite", "--encoding=UTF8",
               "--locale=C.UTF-8", "--no-sync"], run_as)
-        options = (f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off -c synchronous_commit=off"
-                   " -c full_page_writes=off -c max_connections=200")
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c max_connections=200 -c synchronous_commit=off"
+        if not durable:
+            options += " -c fsync=off -c full_page_writes=off"
         _run([str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "-t", "60",
               "start"], run_as)
         return cls(f"postgresql://onsite@127.0.0.1:{port}/postgres", data=data, run_as=run_as, binaries=binaries)

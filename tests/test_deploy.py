@@ -147,6 +147,32 @@ def test_compose_keeps_the_database_on_a_volume_and_lets_the_sandbox_work() -> N
     assert platform and platform.group(1) in ("discord", "slack")
 
 
+def test_the_postgres_compose_runs_the_bot_without_a_judge_beside_workers_that_can_sandbox() -> None:
+    from bot.config import load_settings
+    from graders.__main__ import main as graders_main
+
+    compose = yaml.safe_load((ROOT / "compose.postgres.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"postgres", "bot", "worker"}
+    password = "s3cret"
+
+    def filled(text: str) -> str:
+        return text.replace("${ONSITE_PG_PASSWORD}", password)
+    bot, worker = services["bot"], services["worker"]
+    settings = load_settings({k: filled(v) for k, v in bot["environment"].items()}, dotenv=None)
+    assert settings.grader_workers == 0 and settings.database_url is not None
+    url = settings.database_url.reveal()
+    assert url == filled(worker["command"][1]) and "@postgres:5432/" in url  # the service's own name
+    assert worker["entrypoint"] == ["python", "-m", "graders", "worker"] and worker["image"] == bot["image"]
+    with pytest.raises(SystemExit) as done:  # the image's worker command line is one the CLI accepts
+        graders_main(["worker", *[filled(a) for a in worker["command"]], "--help"])
+    assert done.value.code == 0
+    assert {"seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"} <= set(worker["security_opt"])
+    assert "security_opt" not in bot  # the bot runs no submission
+    assert "onsite-pg:/var/lib/postgresql/data" in services["postgres"]["volumes"]
+    assert bot["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
 def test_procfile_runs_the_bot_from_the_checkout() -> None:
     lines = (ROOT / "Procfile").read_text().split("\n")
     commands = dict(line.split(": ", 1) for line in lines if line.strip())

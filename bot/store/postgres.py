@@ -154,6 +154,7 @@ class PostgresStore(Store):
 
     WEEK_SQL = "to_char(date_trunc('week', CAST(local_date AS date)), 'YYYY-MM-DD')"
     IntegrityError: ClassVar[type[Exception]] = psycopg.IntegrityError
+    ENGINE: ClassVar[str] = "postgres"
 
     def __init__(self, pool: AsyncConnectionPool[Any], url: str) -> None:
         super().__init__(None, mask_url(url))  # type: ignore[arg-type]

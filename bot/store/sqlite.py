@@ -176,6 +176,7 @@ class Store:
 
     WEEK_SQL = "date(local_date, '-6 days', 'weekday 1')"  # the Monday of local_date's week, ISO text
     IntegrityError: ClassVar[type[Exception]] = sqlite3.IntegrityError  # what a broken constraint raises
+    ENGINE: ClassVar[str] = "sqlite"  # for reports and benchmarks, never for a decision
     GRADED_POLL_S: ClassVar[float] = 0.25  # how often a waiting submitter looks for its worker's result
 
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
