@@ -31,7 +31,9 @@ Decisions (see DESIGN.md for the layers):
   "thinking..." placeholder keeps the placeholder's visibility; a reply that wants the other one
   (an error of a public command) resolves the placeholder with a neutral line, goes as its own
   follow-up, and the line is deleted. Error handlers never raise: they try the reply, then a
-  private follow-up, then log.
+  private follow-up, then log. An unexpected error (a bug, the database failing in the member
+  lookup, the outbox) is counted per kind and logged once by the core's `Failures`, named after the
+  command (`/stats`), button or form, with the community; never with its arguments or a token.
 - Everything is sent with `AllowedMentions.none()`; text is neutralised (`@everyone`, `@here`,
   `<@id>`, `<@&id>` cannot ping or impersonate) and code fences inside code blocks are broken with
   zero-width spaces. Limits: title 256, description 4096 (longer text continues in more embeds, up
@@ -50,7 +52,8 @@ Decisions (see DESIGN.md for the layers):
   channel or no permission to create them, the members get DMs instead: the space's message is
   enqueued again as one outbox row per member (`<space key>:dm:<member id>`), each with its own
   nonce and retries, so one closed DM or a retry touches no one else. A rate limit or an outage
-  while opening the thread raises instead, so the space is opened later rather than settled as DMs.
+  while opening the thread (creating it, adding the members, its first message) raises instead, so
+  the space is opened later rather than settled as DMs.
 - Command sync: at start, only when a digest of what `tree.sync` would send differs from the one
   recorded in the database (`discord_state`, per application and target), or with `--sync`. A
   failed sync is logged and the bot runs with the commands Discord already has.
@@ -356,7 +359,7 @@ def channel_ref(value: str) -> int | None:
 DISCORD_ERRORS = (discord.HTTPException, discord.RateLimited)
 
 
-def delivery_error(exc: Exception, where: str) -> Exception:
+def delivery_error(exc: Exception, where: str) -> DeliveryError:
     """discord.py errors as the core's DeliveryError: permanent when an admin must fix something."""
     if isinstance(exc, discord.Forbidden):
         if exc.code == 50007:
@@ -511,11 +514,18 @@ class DiscordChat:
             except DISCORD_ERRORS as exc:
                 raise delivery_error(exc, f"#{channel.name}") from exc
             users = [discord.Object(int(m.external_id)) for m in members]
-            for user in users:
-                await thread.add_user(user)
-            mentions = " ".join(f"<@{u.id}>" for u in users)
-            await thread.send(f"{mentions} your private space for this round's mock interview.",
-                              allowed_mentions=discord.AllowedMentions(users=users, everyone=False, roles=False))
+            try:
+                for user in users:
+                    await thread.add_user(user)
+                mentions = " ".join(f"<@{u.id}>" for u in users)
+                await thread.send(f"{mentions} your private space for this round's mock interview.",
+                                  allowed_mentions=discord.AllowedMentions(users=users, everyone=False, roles=False))
+            except DISCORD_ERRORS as exc:  # a limit or an outage is tried again later, like the thread itself
+                failure = delivery_error(exc, f"the private thread {thread.name}")
+                if not failure.permanent:
+                    log.warning("pair space %r: thread %s is open but %s; the space is opened again later",
+                                title, thread.id, failure)
+                raise failure from exc
             return f"thread:{thread.id}"
         except DeliveryError as exc:
             if not exc.permanent:
@@ -547,15 +557,18 @@ class OnsiteTree(app_commands.CommandTree):
     """The command tree; failures inside discord.py's own checks become private error replies."""
 
     async def on_error(self, interaction: discord.Interaction, exc: app_commands.AppCommandError) -> None:
+        client = interaction.client
         if isinstance(exc, app_commands.CommandInvokeError):
-            log.error("command %s failed", interaction.command and interaction.command.qualified_name,
-                      exc_info=exc.original)
+            name = interaction.command.qualified_name if interaction.command is not None else "?"
+            if isinstance(client, OnsiteClient):
+                client.record_failure(exc.original, where=f"/{name}", guild_id=interaction.guild_id)
+            else:  # pragma: no cover - the tree belongs to an OnsiteClient
+                log.error("/%s failed: %s", name, type(exc.original).__name__)
             text = "Something went wrong on our side; it has been logged. Please try again."
         elif isinstance(exc, app_commands.TransformerError):
             text = f"{exc.value!r} is not a valid {exc.type.name}."
         else:
             text = str(exc) or type(exc).__name__
-        client = interaction.client
         if isinstance(client, OnsiteClient):
             await client.reply_safely(interaction, error(text))
 
@@ -630,6 +643,7 @@ class OnsiteClient(discord.AutoShardedClient):
         self.on_ready_hook = on_ready_hook
         self._started = False
         self._thinking: dict[int, bool] = {}  # interaction id -> private, while its "thinking..." placeholder waits
+        self._community_ids: dict[int, int] = {}  # guild id -> community id, for failure log lines
         self._background: set[asyncio.Task[None]] = set()
         self.tree = OnsiteTree(self)
         self.commands = build_commands(self, self.table)
@@ -705,11 +719,13 @@ class OnsiteClient(discord.AutoShardedClient):
             member = await store.find_member(found.id, str(user.id)) if found is not None else None
             if found is None or member is None or member.external_id != str(user.id):
                 raise NotHere("Onsite works inside a server: use its commands there.")
+            self._community_ids[int(found.external_id)] = found.id
             return Context(self.services, Caller(member, found, is_admin=False), self.table, PLATFORM)
         guild = interaction.guild
         name = (guild.name if guild is not None and guild.name else None) or f"Discord server {interaction.guild_id}"
         community = await store.ensure_community(PLATFORM, str(interaction.guild_id), name, now=now,
                                                  timezone=self.timezone, post_time=self.post_time)
+        self._community_ids[interaction.guild_id] = community.id
         is_admin = bool(interaction.permissions.manage_guild)
         member = await store.ensure_member(community.id, str(user.id), display, now=now, is_admin=is_admin)
         if member.is_admin != is_admin or member.display_name != display:
@@ -767,7 +783,8 @@ class OnsiteClient(discord.AutoShardedClient):
             self._thinking[interaction.id] = private
 
     async def within_deadline(
-        self, interaction: discord.Interaction, work: Awaitable[T], *, private: bool, thinking: bool = True
+        self, interaction: discord.Interaction, work: Awaitable[T], *, private: bool, thinking: bool = True,
+        where: str = "an interaction",
     ) -> T:
         """Run `work` (which never answers the interaction itself) and defer if it is still running
         DEFER_AFTER_S after Discord created the interaction, so its 3-second deadline holds."""
@@ -779,10 +796,20 @@ class OnsiteClient(discord.AutoShardedClient):
             except Exception:
                 try:  # the work may already have written; let it finish, its answer has nowhere to go
                     await task
-                except Exception:
-                    log.exception("the work of interaction %s failed too", interaction.id)
+                except Exception as exc:
+                    self.record_failure(exc, where=where, guild_id=interaction.guild_id)
                 raise
         return await task
+
+    def record_failure(self, exc: BaseException, *, where: str, guild_id: int | None = None) -> None:
+        """An unexpected error, counted per kind and logged by the core's `Failures` (tokens masked,
+        no arguments), with the community when this process has seen the server. One the core
+        already counted (a failing command handler) is not counted or logged twice."""
+        if self._services is None:  # pragma: no cover - services are attached before connecting
+            log.error("%s failed: %s", where, type(exc).__name__)
+            return
+        community_id = self._community_ids.get(guild_id) if guild_id is not None else None
+        self.services.failures.record(exc, where=where, community_id=community_id)
 
     def deliver_soon(self) -> None:
         """Deliver in the background what a delivery itself enqueued (a pair space's DMs), rather than
@@ -795,8 +822,8 @@ class OnsiteClient(discord.AutoShardedClient):
         """What the command enqueued (announcements, posts) goes out after the member's own reply."""
         try:
             await self.services.outbox.deliver()
-        except Exception:  # the scheduler retries; a reply already went out
-            log.exception("outbox delivery failed")
+        except Exception as exc:  # the scheduler retries; a reply already went out
+            self.record_failure(exc, where="the outbox delivery")
 
     # -- slash commands ------------------------------------------------------------------------------
 
@@ -810,7 +837,7 @@ class OnsiteClient(discord.AutoShardedClient):
         if command.name in SLOW_COMMANDS or attachment is not None:
             await self.defer(interaction, private=private)
         reply = await self.within_deadline(interaction, self._command_reply(interaction, command, options, attachment),
-                                           private=private)
+                                           private=private, where=f"/{command.name}")
         await self.reply(interaction, reply)
         await self.deliver()
 
@@ -892,7 +919,8 @@ class OnsiteClient(discord.AutoShardedClient):
         private = command is None or not command.public
         if form.command in SLOW_COMMANDS:
             await self.defer(interaction, private=private)
-        reply = await self.within_deadline(interaction, self._form_reply(interaction, dm_guild, form), private=private)
+        reply = await self.within_deadline(interaction, self._form_reply(interaction, dm_guild, form), private=private,
+                                           where=f"the {name} form")
         await self.reply(interaction, reply)
         await self.deliver()
 
@@ -911,15 +939,21 @@ class OnsiteClient(discord.AutoShardedClient):
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         data: Mapping[str, Any] = interaction.data or {}
         custom_id = str(data.get("custom_id", ""))
+        button = parse_button_id(custom_id)
+        form = _FORM_ID.match(custom_id)
         try:
-            button = parse_button_id(custom_id)
-            form = _FORM_ID.match(custom_id)
             if interaction.type is discord.InteractionType.component and button is not None:
                 await self.on_button(interaction, button[1], button[2], dm_guild=button[0])
             elif interaction.type is discord.InteractionType.modal_submit and form is not None:
                 await self.on_form(interaction, form.group(1), form.group(2), form.group(3))
-        except Exception:
-            log.exception("interaction %s failed", custom_id)
+        except Exception as exc:
+            if form is not None:
+                where = f"the {form.group(2)} form"
+            elif button is not None and button[1] not in ("form", "discuss"):
+                where = f"/{button[1]}"
+            else:
+                where = f"the {button[1] if button is not None else 'unknown'} button"
+            self.record_failure(exc, where=where, guild_id=interaction.guild_id)
             await self.reply_safely(interaction, error("Something went wrong on our side; it has been logged."))
 
     async def on_button(
@@ -931,11 +965,11 @@ class OnsiteClient(discord.AutoShardedClient):
             return
         if action == "discuss":
             await self.reply(interaction, await self.within_deadline(interaction, self.discuss(interaction, dm_guild),
-                                                                     private=True))
+                                                                     private=True, where="the discuss button"))
             return
         in_place = self.updates_in_place(interaction, action)
         reply = await self.within_deadline(interaction, self._line_reply(interaction, dm_guild, f"/{action} {value}"),
-                                           private=True, thinking=not in_place)
+                                           private=True, thinking=not in_place, where=f"/{action}")
         if in_place and not reply.is_error and not reply.ephemeral and {b.action for b in reply.buttons} == {action}:
             rendered = render(reply)
             if interaction.response.is_done():
@@ -1185,5 +1219,6 @@ async def run_discord(settings: Any, *, sync: bool = False) -> int:
         return 1
     finally:
         await scheduler.shutdown()
+        log.info("unexpected errors since the start, per kind: %s", app.services.failures.summary())
         await app.close()
     return 0

@@ -52,6 +52,10 @@ Decisions, so the next reader does not have to rediscover them:
   `files:write` (cards: `files_upload_v2` is files.getUploadURLExternal + completeUploadExternal).
   A delivery a member asked for that Slack refuses (a card, a Discuss thread, a form) is answered to
   that member, ephemerally, with the reason (`delivery_error`), not only logged.
+- Unexpected errors (a bug, the database failing in the member lookup, a follow-up that breaks,
+  what a listener lets out to Bolt) are counted per kind and logged once by the core's `Failures`,
+  named after the command (`/leaderboard`) or the step, with the workspace's community; never with
+  the command's text or a token. The member gets "Something went wrong".
 - App Home: on `app_home_opened` the Home tab is published (`views.publish`) with the member's
   `/stats` and, when the table has it, `/mock status`.
 - A `--file` argument is a Slack file (its id or permalink): read with `files.info` and downloaded
@@ -849,6 +853,7 @@ class SlackAdapter:
         self._people: dict[tuple[str, str], _Person] = {}
         self._teams: dict[str, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._community_ids: dict[str, int] = {}  # team id -> community id, for failure log lines
         self.installations = SlackInstallations(app.store, on_saved=self._installed)
         self.chat.attach(self.installations, multi=oauth is not None)
         oauth_settings = None
@@ -880,17 +885,34 @@ class SlackAdapter:
 
     # -- tasks -------------------------------------------------------------------------------------
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """Post-ack work: tracked, so `drain()` (tests, shutdown) can wait for it; failures are logged."""
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, where: str = "a Slack follow-up",
+              team: str | None = None) -> asyncio.Task[Any]:
+        """Post-ack work: tracked, so `drain()` (tests, shutdown) can wait for it; a failure is counted
+        as an unexpected error of `where` (in workspace `team`)."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._done)
+        task.add_done_callback(lambda done: self._done(done, where, team))
         return task
 
-    def _done(self, task: asyncio.Task[Any]) -> None:
+    def _done(self, task: asyncio.Task[Any], where: str, team: str | None) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("slack task failed", exc_info=task.exception())
+            self.record_failure(task.exception(), where=where, team=team)  # type: ignore[arg-type]
+
+    def record_failure(self, exc: BaseException, *, where: str, team: str | None = None) -> None:
+        """An unexpected error, counted per kind and logged by the core's `Failures` (tokens masked,
+        no arguments), with the community of the workspace when this process has seen it. One the
+        core already counted (a failing command handler) is not counted or logged twice."""
+        community_id = self._community_ids.get(team) if team else None
+        self.app.services.failures.record(exc, where=where, community_id=community_id)
+
+    def command_name(self, text: str) -> str:
+        """The command a typed line runs (`/leaderboard`), as failures are counted; `/onsite` if none."""
+        try:
+            tokens = tokenize(text)
+            return "/" + self.table.resolve([t for t, _ in tokens[:2]], PLATFORM)[0].name
+        except Exception:  # not a command: the core answers that itself
+            return SLASH
 
     async def drain(self) -> None:
         """Wait until every task started by a request has finished (and the ones they started)."""
@@ -937,6 +959,7 @@ class SlackAdapter:
             PLATFORM, team_id, await self._team_name(team_id, team_domain), now=now,
             timezone=settings.timezone, post_time=settings.post_time,
         )
+        self._community_ids[team_id] = community.id
         person = await self._person(team_id, user_id, user_name)
         member = await services.store.ensure_member(community.id, user_id, person.name, now=now,
                                                     is_admin=person.is_admin)
@@ -993,20 +1016,24 @@ class SlackAdapter:
         return (urlsplit(url).scheme == "https" and (host == "slack.com" or host.endswith((".slack.com", ".slack-edge.com")))
                 ) or host == urlsplit(client.base_url).hostname
 
-    async def _guarded(self, work: Awaitable[Message | None]) -> Message | None:
+    async def _guarded(self, work: Awaitable[Message | None], *, where: str, team: str | None) -> Message | None:
+        """The member's answer to `work`: a domain error as itself, anything else counted (`where`:
+        the command) and answered "Something went wrong"."""
         try:
             return await work
         except OnsiteError as exc:  # raised outside dispatch (form lookups, files)
             return Message(body=str(exc), kind="error", ephemeral=True)
-        except Exception:
-            log.exception("slack request failed")
+        except Exception as exc:
+            self.record_failure(exc, where=where, team=team)
             return Message(body="Something went wrong on Onsite's side; it was logged. Please try again.",
                            kind="error", ephemeral=True)
 
     # -- /onsite -----------------------------------------------------------------------------------
 
     async def _on_command(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
-        work = self.spawn(self._guarded(self._run_command(body)))
+        team = str(body.get("team_id") or "")
+        where = self.command_name(unescape_command_text(body.get("text") or "").strip() or "help")
+        work = self.spawn(self._guarded(self._run_command(body), where=where, team=team), where=where, team=team)
         done, _ = await asyncio.wait({work}, timeout=self.ack_budget_s)
         if work in done:
             reply = work.result()
@@ -1014,8 +1041,8 @@ class SlackAdapter:
                 await ack()
             else:
                 await ack(response_type=_response_type(reply), **self.renderer.payload(reply, owner=body["user_id"]))
-                self.spawn(self.attach_image(body, reply, respond))
-            self.spawn(self.deliver())
+                self.spawn(self.attach_image(body, reply, respond), where="the card upload", team=team)
+            self.spawn(self.deliver(), where="the outbox delivery", team=team)
             return
         await ack(response_type="ephemeral", text="Working on it…")
 
@@ -1026,7 +1053,7 @@ class SlackAdapter:
                 await self.attach_image(body, reply, respond)
             await self.deliver()
 
-        self.spawn(follow_up())
+        self.spawn(follow_up(), where=where, team=team)
 
     async def attach_image(self, body: Mapping[str, Any], reply: Message, respond: Any = None) -> None:
         """A reply's local picture (a stats or leaderboard card) is uploaded to the member's DM with
@@ -1110,7 +1137,8 @@ class SlackAdapter:
         if verb == "form":
             await self._open_form_button(body, value, respond)  # the trigger id expires in 3 s: no task
             return
-        self.spawn(self._run_action(body, verb, value, action.get("block_id", ""), respond))
+        self.spawn(self._run_action(body, verb, value, action.get("block_id", ""), respond), where=f"/{verb}",
+                   team=_team_id(body))
 
     async def _open_form_button(self, body: Mapping[str, Any], value: str, respond: Any) -> None:
         name, _, rest = value.partition(" ")
@@ -1119,7 +1147,8 @@ class SlackAdapter:
             form = form_for(self.app.services.bank, name, rest.strip())
             await self.open_form(_team_id(body), body["trigger_id"], form, channel=channel)
         except OnsiteError as exc:
-            self.spawn(self._reply_to_action(body, Message(body=str(exc), kind="error", ephemeral=True), respond))
+            self.spawn(self._reply_to_action(body, Message(body=str(exc), kind="error", ephemeral=True), respond),
+                       where="the form button", team=_team_id(body))
 
     async def _run_action(self, body: Mapping[str, Any], verb: str, value: str, block_id: str, respond: Any) -> None:
         if verb == "discuss":
@@ -1133,7 +1162,7 @@ class SlackAdapter:
                                        team_domain=(body.get("team") or {}).get("domain", ""))
             return await dispatch_line(self.context(caller), f"/{verb} {value}")
 
-        reply = await self._guarded(run())
+        reply = await self._guarded(run(), where=f"/{verb}", team=team)
         if reply is not None:
             # onsite-actions:inplace[:owner]: only the owner (or anyone, on the bot's own post) turns the
             # message's page, and only to another page of the same command; anyone else gets a copy
@@ -1193,7 +1222,8 @@ class SlackAdapter:
                                        team_domain=(body.get("team") or {}).get("domain", ""))
             return await dispatch(self.context(caller), meta["command"], {**meta.get("fixed", {}), **values})
 
-        work = self.spawn(self._guarded(run()))
+        where = f"/{meta.get('command', 'form')}"
+        work = self.spawn(self._guarded(run(), where=where, team=team), where=where, team=team)
         done, _ = await asyncio.wait({work}, timeout=self.ack_budget_s)
         title = view.get("title", {}).get("text", "Onsite")
         if work in done:
@@ -1204,7 +1234,7 @@ class SlackAdapter:
                 return
             await ack(response_action="update", view=self.renderer.result_view(reply or Message(body="Done."), title))
             if reply is not None:
-                self.spawn(self._after_form(body, meta, reply, view_id=None))
+                self.spawn(self._after_form(body, meta, reply, view_id=None), where=where, team=team)
             return
         await ack(response_action="update", view=self.renderer.result_view(
             Message(title="Grading…", body="The verdict appears here and in the channel (only you see it) when "
@@ -1215,7 +1245,7 @@ class SlackAdapter:
             if reply is not None:
                 await self._after_form(body, meta, reply, view_id=view.get("id"))
 
-        self.spawn(follow_up())
+        self.spawn(follow_up(), where=where, team=team)
 
     async def _after_form(self, body: Mapping[str, Any], meta: Mapping[str, Any], reply: Message, *,
                           view_id: str | None) -> None:
@@ -1242,7 +1272,8 @@ class SlackAdapter:
     async def _on_home(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home":
             return
-        self.spawn(self.publish_home(body.get("team_id") or event.get("view", {}).get("team_id", ""), event["user"]))
+        team = body.get("team_id") or event.get("view", {}).get("team_id", "")
+        self.spawn(self.publish_home(team, event["user"]), where="the App Home", team=team)
 
     async def publish_home(self, team_id: str, user_id: str) -> None:
         caller = await self.caller(team_id, user_id)
@@ -1272,7 +1303,8 @@ class SlackAdapter:
         await self.workspace_installed(team)
         log.info("Slack: installed in %s (%s)", installation.team_name or team, team)
         if installation.user_id:
-            self.spawn(self._welcome(team, installation.user_id, installation.team_name or "this workspace"))
+            self.spawn(self._welcome(team, installation.user_id, installation.team_name or "this workspace"),
+                       where="the install welcome", team=team)
 
     async def _welcome(self, team: str, user_id: str, name: str) -> None:
         message = Message(
@@ -1315,7 +1347,9 @@ class SlackAdapter:
             await self.workspace_uninstalled(team)
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
-        log.error("unhandled Slack request error (%s)", body.get("type") or body.get("command"), exc_info=error)
+        """What a listener let out (Bolt answers the request with an error)."""
+        kind = (body.get("event") or {}).get("type") or body.get("type") or body.get("command") or "request"
+        self.record_failure(error, where=f"the Slack {kind}", team=_team_id(body) or None)
 
 
 def _response_type(message: Message) -> str:
@@ -1366,7 +1400,9 @@ async def run_slack(settings: Settings, *, http_port: int | None = None,
         if http_port is not None:
             from aiohttp import web
 
-            runner = web.AppRunner(adapter.bolt.web_app(path="/slack/events", port=http_port))
+            # Bolt's routes only (events; with OAuth the install pages); the port is our TCPSite's below
+            # (slack-bolt 1.18, pyproject's floor, has no `port` parameter on web_app)
+            runner = web.AppRunner(adapter.bolt.web_app(path="/slack/events"))
             await runner.setup()
             await web.TCPSite(runner, port=http_port).start()
             closers.append(runner.cleanup)
@@ -1393,5 +1429,6 @@ async def run_slack(settings: Settings, *, http_port: int | None = None,
             with contextlib.suppress(Exception):
                 await close()
         await adapter.drain()
+        log.info("unexpected errors since the start, per kind: %s", app.services.failures.summary())
         await app.close()
     return 0

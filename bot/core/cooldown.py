@@ -17,6 +17,7 @@ Slack token masked; never the command's arguments (which hold members' code and 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
@@ -36,6 +37,7 @@ _TOKEN_SHAPES = re.compile(
     r"|[A-Za-z0-9_-]{23,28}\.[A-Za-z0-9_-]{6,7}\.[A-Za-z0-9_-]{27,}"  # a Discord bot token
 )
 MAX_MESSAGE = 300
+_COUNTED = "_onsite_failure_kind"  # set on an exception once it is counted
 
 
 class SlowDown(Busy):
@@ -97,8 +99,16 @@ class Failures:
     counts: Counter[str] = field(default_factory=Counter)
 
     def record(self, exc: BaseException, *, where: str, community_id: int | None = None) -> int:
-        """Count one unexpected error and log it; returns how many of its kind there have been."""
+        """Count one unexpected error and log it; returns how many of its kind there have been.
+
+        An exception is counted once: the adapter that finally catches one the core already
+        recorded (a failing command handler) records it again without a second count or log line."""
+        counted = getattr(exc, _COUNTED, None)
+        if isinstance(counted, str):
+            return self.counts[counted]
         kind = f"{type(exc).__name__} in {where}"
+        with contextlib.suppress(AttributeError, TypeError):  # an exception type with __slots__
+            setattr(exc, _COUNTED, kind)
         self.counts[kind] += 1
         log.error("unexpected error #%d of kind %r (community %s):\n%s", self.counts[kind], kind,
                   community_id if community_id is not None else "-", _safe_traceback(exc))

@@ -147,6 +147,19 @@ async def test_a_rate_limited_pair_space_is_opened_later_not_settled_as_dms(wire
     assert ref.startswith("thread:")
 
 
+async def test_a_rate_limited_member_add_opens_the_space_later_too(wire: dp.Bot) -> None:
+    """The thread is created but adding a member is limited for a minute: not settled as DMs either."""
+    wire.add_guild(dp.guild())
+    c = await community(wire)
+    pair = [await alice(wire, c), await wire.store.ensure_member(c.id, str(dp.BOB), "bob", now=wire.clock.now())]
+    transport(wire).respond_once("PUT", rf"/thread-members/{dp.BOB}$", dp.rate_limited(60.0))
+    with pytest.raises(DeliveryError) as caught:
+        await chat(wire).open_pair_space(c, pair, "Mock interview · alice & bob")
+    assert caught.value.retry_after == pytest.approx(60.0) and not caught.value.permanent
+    assert not wire.http.matching("POST", r"^/users/@me/channels$")
+    assert (await chat(wire).open_pair_space(c, pair, "Mock interview · alice & bob")).startswith("thread:")
+
+
 async def test_a_rate_limited_discuss_click_says_when_to_try_again(wire: dp.Bot) -> None:
     transport(wire).respond_once("POST", r"/threads$", dp.rate_limited(75.0))
     post = dp.message_json(dp.snowflake(), dp.CHANNEL_ID, {"embeds": [{"title": "Daily Coding"}]})

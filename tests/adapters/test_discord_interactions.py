@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -92,6 +93,19 @@ async def test_commands_buttons_and_forms_defer_before_the_deadline(
     assert bot.http.callbacks()[0].payload["type"] == 5 and answered_in(bot) < 0.6
     answer = only_answer(bot)
     assert "Something went wrong" not in dp.text_of(answer.payload or {})
+
+
+async def test_an_interaction_that_arrives_late_is_deferred_by_its_creation_time(
+        bot: dp.Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway delivered it 1.5 s after Discord created it: 1.2 s of database work must not push the
+    defer past 3 s from creation (a timer started on arrival would fire at 3.5 s)."""
+    await bot.feed(dp.slash("help"))
+    slow_members(bot, monkeypatch, 1.2)
+    bot.http.clear()
+    created = dp.discord.utils.utcnow() - timedelta(seconds=1.5)
+    await bot.feed(dp.slash("stats", created_at=created))
+    assert bot.http.callbacks()[0].payload["type"] == 5 and answered_in(bot) < 3.0
+    assert "Stats" in dp.text_of(only_answer(bot).payload or {})
 
 
 async def test_a_fast_command_is_answered_at_once_without_a_defer(bot: dp.Bot) -> None:
