@@ -1,4 +1,5 @@
-"""One leader for schedules (issue 19 item 5): two real bot processes on one SQLite file; only the
+"""One leader for schedules (issue 19 item 5): two real bot processes on one database (a SQLite file, a
+PostgreSQL database on a real server); only the
 lease holder ticks; kill -9 the leader in the middle of a tick and the other takes over within a
 minute (here: the test's 2 s lease), and every daily post goes out exactly once."""
 
@@ -7,21 +8,32 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.store.sqlite import Store
+import pytest
+
+from bot.store import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "tests" / "fixtures" / "scripts" / "scheduler_process.py"
 TRACKS_WITH_QUESTIONS = 5  # the fixture bank: one question or more in each of five tracks
 
 
-def community_due_now(db: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The database both processes open: a SQLite path or a fresh PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "shared.db")
+    server = request.getfixturevalue("pg_server")
+    url: str = asyncio.run(server.fresh_database())
+    return url
+
+
+def community_due_now(db: str) -> None:
     """A community whose daily post time was two minutes ago, local noon-ish (never across midnight)."""
     now = datetime.now(UTC)
     offset = (12 - now.hour) % 24
@@ -30,7 +42,7 @@ def community_due_now(db: Path) -> None:
     local = now + timedelta(hours=offset) - timedelta(minutes=2)
 
     async def make() -> None:
-        store = await Store.open(db)
+        store = await open_store(db)
         community = await store.ensure_community("test", "guild", "Guild", now=now, channel="daily")
         await store.update_community(community.id, timezone=zone, post_time=f"{local:%H:%M}")
         await store.close()
@@ -38,9 +50,9 @@ def community_due_now(db: Path) -> None:
     asyncio.run(make())
 
 
-def start(db: Path, log: Path, name: str, seconds: float, *, crash: str = "") -> subprocess.Popen[str]:
+def start(db: str, log: Path, name: str, seconds: float, *, crash: str = "") -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "ONSITE_FAILPOINTS": crash}
-    return subprocess.Popen([sys.executable, str(SCRIPT), str(db), str(log), name, str(seconds)], env=env,
+    return subprocess.Popen([sys.executable, str(SCRIPT), db, str(log), name, str(seconds)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -50,8 +62,8 @@ def posts(log: Path) -> list[dict[str, str]]:
     return [row for row in map(json.loads, log.read_text().splitlines()) if row["kind"] == "post"]
 
 
-def test_only_the_lease_holder_ticks(tmp_path: Path) -> None:
-    db, log = tmp_path / "shared.db", tmp_path / "chat.jsonl"
+def test_only_the_lease_holder_ticks(shared: str, tmp_path: Path) -> None:
+    db, log = shared, tmp_path / "chat.jsonl"
     community_due_now(db)
     a = start(db, log, "a", 3.0)
     time.sleep(0.8)
@@ -65,8 +77,8 @@ def test_only_the_lease_holder_ticks(tmp_path: Path) -> None:
     assert len({p["key"] for p in sent}) == len(sent)
 
 
-def test_the_leader_killed_mid_tick_is_replaced_and_every_post_goes_out_once(tmp_path: Path) -> None:
-    db, log = tmp_path / "shared.db", tmp_path / "chat.jsonl"
+def test_the_leader_killed_mid_tick_is_replaced_and_every_post_goes_out_once(shared: str, tmp_path: Path) -> None:
+    db, log = shared, tmp_path / "chat.jsonl"
     community_due_now(db)
     a = start(db, log, "a", 30.0, crash="daily.announced")  # SIGKILL once the round's posts are queued
     a.communicate(timeout=60)
@@ -80,6 +92,13 @@ def test_the_leader_killed_mid_tick_is_replaced_and_every_post_goes_out_once(tmp
     assert len(sent) == TRACKS_WITH_QUESTIONS and {p["by"] for p in sent} == {"b"}, sent
     assert len({p["key"] for p in sent}) == len(sent)  # each post exactly once
     assert time.monotonic() - t0 < 60  # taken over within a minute
-    rows = sqlite3.connect(db).execute(
-        "SELECT COUNT(*), COUNT(sent_at) FROM outbox WHERE purpose = 'post'").fetchall()
-    assert rows == [(TRACKS_WITH_QUESTIONS, TRACKS_WITH_QUESTIONS)]
+    assert asyncio.run(outbox_posts(db)) == (TRACKS_WITH_QUESTIONS, TRACKS_WITH_QUESTIONS)
+
+
+async def outbox_posts(db: str) -> tuple[int, int]:
+    store = await open_store(db)
+    try:
+        row = await store._one("SELECT COUNT(*), COUNT(sent_at) FROM outbox WHERE purpose = 'post'")
+        return int(row[0]), int(row[1])
+    finally:
+        await store.close()
