@@ -182,6 +182,17 @@ def cmd_console(settings: Settings, name: str | None, as_json: bool) -> int:
     return console_main(settings, name=name, as_json=as_json)  # the prompt needs the main thread (Ctrl-C)
 
 
+QUIET_LOGGERS = ("aiosqlite", "psycopg", "psycopg.pool")  # each statement with its parameters at DEBUG
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr at `level`; the database drivers never below INFO, since at DEBUG they log every
+    statement's parameters: members' code and answers, and the Slack tokens the OAuth flow stores."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -192,11 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "db", None) is not None:
         settings = Settings(**{**settings.__dict__, "database": args.db})
     failpoints.arm(settings.failpoints)
-    logging.basicConfig(
-        level=settings.log_level if args.command != "console" else "WARNING",
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_level if args.command != "console" else "WARNING")
     try:
         if args.command == "questions":
             folder = args.dir or settings.questions_dir

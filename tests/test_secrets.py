@@ -386,3 +386,26 @@ def test_console_json_output_carries_no_token(tmp_path: Path) -> None:
     verdicts = [o for o in out if o["title"].startswith(("Wrong answer", "Runtime error"))]
     assert verdicts and "Your output" in json.dumps(verdicts[0]), out  # the dump was printed back
     assert not leaks(result.stdout, result.stderr)
+
+
+async def test_the_database_drivers_log_no_statement_parameters_at_debug(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ONSITE_LOG_LEVEL=DEBUG: aiosqlite would log every statement with its parameters (stored Slack
+    tokens, members' code); the bot's logging set-up keeps the drivers at INFO."""
+    from datetime import UTC, datetime
+
+    from bot.__main__ import QUIET_LOGGERS, configure_logging
+    from bot.store.sqlite import Store
+
+    for name in QUIET_LOGGERS:
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.getLogger(name).level)
+    caplog.set_level(logging.DEBUG)
+    configure_logging("DEBUG")
+    store = await Store.open(tmp_path / "onsite.db")
+    now = datetime.now(UTC)
+    community = await store.ensure_community("slack", "T1", "Workspace", now=now)
+    await store.ensure_member(community.id, "U1", SLACK_BOT, now=now)
+    await store.close()
+    logging.getLogger("onsite").debug("the bot's own debug lines still show")
+    assert any("own debug lines" in r.getMessage() for r in caplog.records)
+    assert not [r.getMessage() for r in caplog.records if any(t in r.getMessage() for t in TOKENS)]
