@@ -308,3 +308,24 @@ async def test_regrading_after_a_crash_survives_a_judge_fault(
     assert dms[-1].title.startswith("Accepted ✓") and "cut off by a restart" in dms[-1].body
     assert await store.open_grading_jobs() == []
     assert [r["verdict"] for r in await store.submissions_of(member.member.id, "pair-sum-count")] == ["accepted"]
+
+
+async def test_a_job_of_another_host_is_taken_over_once_its_lease_has_passed(
+    wired: Services, store: Store, bank: Bank, member: Caller, chat: RecordingChat, clock: FixedClock,
+) -> None:
+    """Another host's process cannot be checked from here (several bot hosts on one PostgreSQL): its job
+    counts as held until the job's lease passes, then the next tick re-grades it and DMs the verdict."""
+    await wired.tick()
+    job = await store.start_grading_job(community_id=member.community.id, member_id=member.member.id,
+                                        question_id="pair-sum-count", daily_post_id=None,
+                                        code=reference(bank, "pair-sum-count"), now=clock.now())
+    async with store.transaction() as db:
+        await db.execute("UPDATE grading_jobs SET owner = 'another-host:1234:99' WHERE id = ?", (job,))
+    clock.advance(timedelta(minutes=10))
+    await wired.tick()
+    assert [r["owner"] for r in await store.open_grading_jobs()] == ["another-host:1234:99"]  # still its
+    clock.advance(timedelta(minutes=6))  # past the 15-minute lease of a job graded in its own process
+    await wired.tick()
+    assert await store.open_grading_jobs() == []
+    dms = [m for k, _, m in chat.sent if k == "dm"]
+    assert len(dms) == 1 and dms[0].title.startswith("Accepted ✓") and "cut off by a restart" in dms[0].body
