@@ -19,6 +19,7 @@ from bot.core.clock import FixedClock
 from bot.core.cooldown import Cooldown
 from bot.store.sqlite import Store
 from tests.adapters import discord_payloads as dp
+from tests.adapters.failing import broken, logged
 from tests.conftest import StandInGrader
 
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GabcDE.abcdefghijklmnopqrstuvwxyz0123"  # shaped like a bot token
@@ -30,20 +31,6 @@ async def bot(store: Store, bank: Bank, clock: FixedClock, grader: StandInGrader
               monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[dp.Bot]:
     yield await dp.make_bot(store, bank, clock, grader, monkeypatch)
     await dp.settle()
-
-
-def broken(message: str) -> Any:
-    async def fail(*args: object, **kwargs: object) -> None:
-        raise RuntimeError(message)
-
-    return fail
-
-
-def logged(caplog: pytest.LogCaptureFixture) -> str:
-    """Everything any logger wrote at INFO and up, tracebacks included (aiosqlite logs each statement
-    with its parameters at DEBUG, so a DEBUG log is not for production)."""
-    formatter = logging.Formatter()
-    return "\n".join(formatter.format(r) for r in caplog.records)
 
 
 def last_answer(bot: dp.Bot) -> dp.Shown:

@@ -10,7 +10,6 @@ import dataclasses
 import logging
 import time
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -19,6 +18,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.adapters.slack_app import run_slack
 from tests.adapters import test_slack_app
+from tests.adapters.failing import broken, logged
 from tests.adapters.slack_fake_api import FakeSlackApi
 from tests.adapters.test_slack_app import BOB, Slack, all_text, buttons, set_channel
 from tests.adapters.test_slack_run import SECRET, command_form, free_port, running
@@ -28,20 +28,6 @@ api, slack = test_slack_app.api, test_slack_app.slack  # the fixtures: a fake We
 
 TOKEN = "xoxb-1111111111-2222222222-abcdefABCDEF123456"
 ANSWER = "def secret_solution(): return 42"
-
-
-def broken(message: str) -> Any:
-    async def fail(*args: object, **kwargs: object) -> None:
-        raise RuntimeError(message)
-
-    return fail
-
-
-def logged(caplog: pytest.LogCaptureFixture) -> str:
-    """Everything any logger wrote at INFO and up, tracebacks included (aiosqlite logs each statement
-    with its parameters at DEBUG, so a DEBUG log is not for production)."""
-    handler = logging.Formatter()
-    return "\n".join(handler.format(r) for r in caplog.records)
 
 
 async def community_id(slack: Slack) -> int:
