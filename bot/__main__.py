@@ -136,7 +136,7 @@ async def cmd_convert(source: str, target: str) -> int:
         return 1
     tables = report["tables"]
     print(f"ok: schema {report['schema_version']}, {sum(tables.values())} rows in {len(tables)} tables; "
-          f"row counts equal, standings built from the copied ledger equal the source's and a full recomputation")
+          f"row counts equal, standings recomputed from the copied ledger equal the source's")
     return 0
 
 

@@ -243,6 +243,13 @@ class PostgresStore(Store):
         async with self._pool.connection() as conn, _Execution(conn, sql, params) as cur:
             return list(await cur.fetchall())
 
+    async def standings_trigger_off(self, db: Any) -> str:
+        await db.execute("ALTER TABLE points_ledger DISABLE TRIGGER points_to_standings")
+        return "ALTER TABLE points_ledger ENABLE TRIGGER points_to_standings"
+
+    async def standings_trigger_on(self, db: Any, restore: str) -> None:
+        await db.execute(restore)
+
     async def after_bulk_copy(self, db: Any, tables: Sequence[str]) -> None:
         """Move each identity past the ids copied in, so the next insert does not collide."""
         for table in tables:

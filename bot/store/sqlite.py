@@ -509,6 +509,18 @@ class Store:
         """Inside a transaction: the standings of one community (None: all) again from the ledger."""
         await _rebuild_standings_in(db, community_id, self.WEEK_SQL)
 
+    async def standings_trigger_off(self, db: Any) -> str:
+        """Inside a transaction (`db convert`): ledger rows inserted now leave the standings alone; the
+        returned text puts the trigger back with `standings_trigger_on` in the same transaction."""
+        async with db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'"
+                              " AND name = 'points_to_standings'") as cur:
+            row = await cur.fetchone()
+        await db.execute("DROP TRIGGER points_to_standings")
+        return str(row[0])
+
+    async def standings_trigger_on(self, db: Any, restore: str) -> None:
+        await db.execute(restore)
+
     async def after_bulk_copy(self, db: Any, tables: Sequence[str]) -> None:
         """After rows were copied in with their ids (`db convert`): nothing to do for SQLite, whose
         next id is always the largest plus one."""

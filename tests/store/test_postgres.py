@@ -100,6 +100,17 @@ async def test_convert_sqlite_to_postgres_and_back_keeps_every_row(pg_server: Pg
         assert rows == before
     finally:
         await back.close()
+    for target in (url, str(tmp_path / "b.db")):  # the copy ran with the standings trigger off: it is back on
+        store = await open_store(target)
+        try:
+            await store.add_points(community_id=1, member_id=1, points=7, reason="solve", track="coding",
+                                   question_id="after-convert", now=NOW, dedupe_key="after-convert")
+            row = await store._one("SELECT points FROM standings WHERE member_id = 1 AND period = 'all'"
+                                   " AND track = '*'")
+            total = await store._one("SELECT SUM(points) FROM points_ledger WHERE member_id = 1")
+            assert int(row[0]) == int(total[0]), target
+        finally:
+            await store.close()
 
 
 async def test_convert_refuses_a_non_empty_target_and_leaves_it_alone(pg_server: PgServer, tmp_path: Path) -> None:
