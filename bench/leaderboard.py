@@ -145,8 +145,8 @@ async def both(path: Path, runs: int, server: PgServer | None) -> None:
         source, target = await Store.open(path), await PostgresStore.open(await server.fresh_database())
         start = time.perf_counter()
         counts = await convert(source, target)
-        print(f"[postgres] copied with `db convert` ({counts['points_ledger']:,} ledger rows, standings built by the "
-              f"trigger and checked) in {time.perf_counter() - start:.1f} s")
+        print(f"[postgres] copied with `db convert` ({counts['tables']['points_ledger']:,} ledger rows; standings "
+              f"recomputed and checked) in {time.perf_counter() - start:.1f} s")
         await source.close()
         await target._one("ANALYZE")
         pg = report(await measure(target, runs), "postgres")
