@@ -17,10 +17,15 @@
   is not a list and not a template refilled with other terms), on word stems (`stemmer.py`), and
   nothing copied from what the member can read (prompt, rubric, outline) counts. The verdict shows
   each point found with the sentence it was found in. Measured on the bank (tests/core/test_coverage.py):
-  every answer we wrote reaches 57-100%; bare keyword lists, a pasted rubric or outline score 0%, one
-  term per sentence at most 14%, a filler template refilled with two terms per sentence at most 40%.
-  A STAR story written for another behavioral question still covers much of this one's STAR
-  rubric (as a reused story can in an interview): topic fit is for peers and the optional AI review.
+  every answer we wrote (18) reaches 57-100%; bare keyword lists, a pasted rubric or outline score 0%,
+  one term per sentence at most 14%, a filler template refilled with two terms per sentence at most 40%.
+  A good answer written for another question of the track covers nothing (`coverage.Topics`: it
+  reads closer to another question's texts than `OFF_TOPIC` of its similarity to this one), and
+  the verdict names the question it reads as written for. Measured on the bank: every answer we
+  wrote reads as its own question's; sent to the other behavioral questions, our STAR stories
+  reached the bar 172 times in 400 without this check and 27 times with it (the stories left fit
+  related questions, as a reused story can in an interview); design answers sent to other design
+  questions, 17 times in 328 without, none with it.
   An answer counts as solved (points, the channel line, a place among first solvers) only from the
   community's bar, `/admin setup coverage` (percent, default 50). Below it the verdict is
   `incomplete`: the member sees the estimate and the missed points, and may revise once
@@ -182,6 +187,13 @@ class Submissions:
         self.queue_wait_s: float | None = None  # set by Services.build: no local judge, workers grade (issue 19)
         self.after_verdict: VerdictHook | None = None  # set by Services.build (timed attempts)
         self.reviews: Reviews | None = None  # set by Services.build (the optional AI review)
+        self._topic_index: dict[str, rubric_estimate.Topics] = {}
+
+    def _topics(self, track: str) -> rubric_estimate.Topics:
+        """Which question of the track a written answer reads as written for (built once per track)."""
+        if track not in self._topic_index:
+            self._topic_index[track] = rubric_estimate.Topics(self.bank.by_track(track))
+        return self._topic_index[track]
 
     async def open_question(self, caller: Caller, question_id: str, *, after_reveal: bool = False) -> Context:
         """The question and its current daily post. Once its answer was revealed here (today's post
@@ -448,6 +460,9 @@ class Submissions:
                            "one written answer per question.")
         bar = int(await self.store.community_setting(caller.community.id, "solve_coverage"))
         found, missed = rubric_estimate.estimate(answer, q.rubric, copied_from=readable_texts(q))
+        other = self._topics(q.track).closest_other(answer, q)
+        if other is not None:  # a good answer to another question: the terms its rubric shares count for nothing
+            found, missed = [], list(q.rubric)
         covered = [f.point for f in found]
         coverage = len(covered) / len(q.rubric)
         solved = len(covered) * 100 >= bar * len(q.rubric)
@@ -457,9 +472,13 @@ class Submissions:
             kind="written", content=answer, verdict="recorded" if solved else "incomplete", correct=solved,
             daily_post_id=ctx.post.id if ctx.post else None, score=coverage,
             detail=json.dumps({"covered": [r.point for r in covered], "missed": [r.point for r in missed],
-                               "bar": bar, "try": len(tries) + 1}),
+                               "bar": bar, "try": len(tries) + 1, **({"off_topic": other.id} if other else {})}),
         ), coverage=coverage)
-        fields = [Field("Developed", "\n".join(f"✓ {f.point.point}: “{f.where}”" for f in found) or "none")]
+        developed = "\n".join(f"✓ {f.point.point}: “{f.where}”" for f in found) or "none"
+        if other is not None:
+            developed = (f"none: this reads as an answer to another question, `{other.id}` ({other.title}), so the "
+                         "terms it shares with this rubric count for nothing. Answer the question asked.")
+        fields = [Field("Developed", developed)]
         if missed:
             fields.append(Field("Missed", "\n".join(f"✗ **{r.point}**: {r.description}" for r in missed)))
         ratio = f"estimated rubric coverage {len(covered)}/{len(q.rubric)} ({coverage:.0%})"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bot.core.bank import Bank
+from bot.core.clock import FixedClock
 from bot.core.commands import Context, core_table, dispatch_line
 from bot.core.errors import Conflict
 from bot.core.models import Caller
@@ -157,3 +160,27 @@ def test_words_copied_from_the_prompt_cover_nothing() -> None:
            "budget first and to agree on it with the product team.")
     assert [p.point for p in rubric_coverage(own, q.rubric, prompt=q.prompt)[0]] == [
         "Situation", "Action", "Reflection"]
+
+
+async def test_a_good_answer_to_another_question_counts_nothing_and_says_which(
+    store: Store, clock: FixedClock, member: Caller
+) -> None:
+    """The real bank (enough questions per track to tell topics apart): our story about cutting scope
+    before a deadline, sent to the production-incident question, develops all 5 points on keywords
+    alone ("shipped", "monitoring", "learned"...); the verdict counts nothing and names the question
+    it reads as written for."""
+    bank = Bank.load(REPO / "questions")
+    services = Services.build(store, bank, clock)
+    story = (ANSWERS / "cut-scope-to-hit-deadline.txt").read_text(encoding="utf-8")
+    q = bank.get("production-model-incident")
+    assert len(rubric_coverage(story, q.rubric, prompt=q.prompt)[0]) == len(q.rubric)
+    reply = await services.submissions.submit(member, q.id, text=story, code=None)
+    assert reply.title == "Not counted yet · estimated rubric coverage 0/5 (0%)"
+    developed = {f.name: f.value for f in reply.fields}["Developed"]
+    assert "`cut-scope-to-hit-deadline`" in developed and "Answer the question asked" in developed
+    assert await store.total_points(member.member.id) == 0
+    (row,) = await store.submissions_of(member.member.id, q.id)
+    assert row["verdict"] == "incomplete" and json.loads(row["detail"])["off_topic"] == "cut-scope-to-hit-deadline"
+    # the same story to its own question counts
+    own = await services.submissions.submit(member, "cut-scope-to-hit-deadline", text=story, code=None)
+    assert own.title == "Answer recorded · estimated rubric coverage 5/5 (100%)"
