@@ -6,7 +6,8 @@ Two tiers (see graders/README.md and SECURITY.md for exactly what each protects 
   only the interpreter, its site-packages and /usr; size-limited private tmpfs mounts (/tmp, /dev/shm)
   as the only writable places; ``--die-with-parent`` and ``--new-session``; the seccomp filter of
   ``graders/seccomp.py`` (loaded by bwrap). Plus everything the rlimit tier does.
-* ``rlimit``: resource limits, a new session, the seccomp filter (all sockets denied), and, when the
+* ``rlimit``: resource limits, a new session, the seccomp filter (all sockets denied; in both tiers it
+  keeps a run to one process, so one RLIMIT_DATA/AS bounds all the memory it holds), and, when the
   judge runs as root, a dedicated unprivileged uid per concurrent slot plus new mount, IPC and
   network namespaces entered by the harness: the bank, the repository, the bot's home and every path
   given to ``keep_private`` are hidden under empty tmpfs mounts, and /tmp, /var/tmp, /dev/shm and
@@ -17,12 +18,14 @@ Two tiers (see graders/README.md and SECURITY.md for exactly what each protects 
 In both tiers the harness (``graders/harness.py``, trusted) applies the rlimits and drops to the slot
 uid before it reads the submission. Test inputs go into the sandbox one at a time, visible tests
 first, each only after the previous result came back; expected outputs never go in. Results come
-back as JSON lines on a dedicated pipe and are decoded with bounded depth, size and count;
+back as JSON lines on a dedicated pipe and are decoded with bounded depth, size and count, and a
+line of another shape than the harness writes is tampering (never the judge's own error);
 stdout/stderr are read incrementally with a hard cap, and nothing printed after the first hidden
 test starts is returned. At the end the whole process tree is killed: the process group, then (as
 root) every process of the slot uid in any state, which catches children that called ``setsid``; in
 the bwrap tier the PID namespace dies with it as well. How the process ended comes from ``wait4``
-(signal or exit code, and its CPU time), so a limit is reported only when it was reached.
+(signal or exit code, and its CPU time), so a limit is reported only when it was reached; during
+a hidden test neither the signal nor the status is named (the submission chooses them).
 """
 
 from __future__ import annotations
@@ -321,16 +324,30 @@ def isolation_status() -> tuple[bool, str]:
 
 
 def cgroup_status() -> tuple[bool, str]:
-    """Memory cgroups are not used: the judge bounds memory with rlimits, the seccomp filter and
-    size-limited tmpfs. Says what the machine offers, for the operator."""
+    """Memory cgroups are not used: the judge bounds memory with rlimits, the seccomp filter (which
+    keeps a run to one process, so one RLIMIT_DATA/AS covers all of it) and size-limited tmpfs.
+    Says what the machine offers, for the operator."""
     try:
         with open("/proc/self/cgroup") as f:
             lines = f.read().splitlines()
     except OSError:
         return False, "no /proc/self/cgroup"
     if lines == [ln for ln in lines if ln.startswith("0::")]:
-        return False, "not used (cgroup v2 here; delegation to the judge is not wired)"
-    return False, "not used (cgroup v1 or hybrid here; no cgroup.kill)"
+        path = "/sys/fs/cgroup" + lines[0][3:]
+        try:
+            controllers = Path(path, "cgroup.controllers").read_text().split()
+        except OSError:
+            controllers = []
+        delegated = "memory" in controllers and os.access(path, os.W_OK)
+        here = ("cgroup v2 with the memory controller delegated to the judge" if delegated
+                else "cgroup v2 without the memory controller delegated to the judge")
+    else:
+        here = "cgroup v1 or hybrid: no memory.max, no cgroup.kill"
+    return False, f"not used ({here}); the filter keeps a run to one process, so its rlimits bound its memory"
+
+
+_WITHOUT_FILTER = (f"; without it a run may start up to {NPROC} processes, each with its own memory limit, and "
+                   "use memfd, SysV IPC and kernel keyrings")
 
 
 def capabilities(tier: str | None = None) -> list[tuple[str, bool, str]]:
@@ -342,11 +359,12 @@ def capabilities(tier: str | None = None) -> list[tuple[str, bool, str]]:
     rows.append(("bwrap tier", ok, "namespaces, read-only system view" if ok else why))
     if chosen == "bwrap":
         ok, why = bwrap_seccomp_status()
-        rows.append(("seccomp filter (loaded by bwrap)", ok, "keyrings, memfd, SysV IPC, non-AF_UNIX sockets..." if ok
-                     else why))
+        rows.append(("seccomp filter (loaded by bwrap)", ok, "one process, keyrings, memfd, SysV IPC, non-AF_UNIX "
+                     "sockets..." if ok else why + _WITHOUT_FILTER))
     else:
         ok, why = seccomp_status()
-        rows.append(("seccomp filter (loaded by the harness)", ok, "sockets, keyrings, memfd, SysV IPC..." if ok else why))
+        rows.append(("seccomp filter (loaded by the harness)", ok, "one process, sockets, keyrings, memfd, SysV IPC..."
+                     if ok else why + _WITHOUT_FILTER))
         ok, why = isolation_status()
         rows.append(("rlimit tier namespaces", ok, "bank, repository and home hidden; private /tmp, IPC, network"
                      if ok else why + "; files readable by the sandbox uid are readable by submissions"))
@@ -745,6 +763,7 @@ class _Run:
     sent_at: dict[int, float] = field(default_factory=dict)
     took_ms: dict[int, float] = field(default_factory=dict)  # measured by the parent, per run position
     hidden_from: int = 0  # run position of the first hidden test
+    one_process: bool = False  # the seccomp filter was on: the run could not start other processes
 
 
 def _build_config(code: str, spec: CodeSpec, result_fd: int, input_fd: int, drop_to: tuple[int, int] | None,
@@ -926,6 +945,8 @@ def _run_in_slot(code: str, spec: CodeSpec, tier: str, uid: int | None, t0: floa
     visible = [n for n, t in enumerate(spec.tests) if t.visible]
     state.order = (*visible, *(n for n, t in enumerate(spec.tests) if not t.visible))
     state.hidden_from = len(visible)
+    state.one_process = seccomp is not None or seccomp_fd is not None
+    last_run.one_process = state.one_process
     out, err = _Stream(), _Stream()
     failure: BaseException | None = None
     try:
@@ -1254,11 +1275,11 @@ def _verdict(spec: CodeSpec, tier: str, st: _Run, out: _Stream, err: _Stream, t0
             load_err, phase = o["load_err"], "end"
         elif phase == "ready" and o.get("loaded") is True:
             phase = "tests"
-        elif phase == "tests" and o.get("i") == got_lines and got_lines < total:
+        elif phase == "tests" and o.get("i") == got_lines and got_lines < total and _test_line_ok(o):
             n = st.order[got_lines]
             by_test[n] = o
             # a hidden test's time is the parent's own measure (a forged "ms" could carry data), in ms
-            ms_of[n] = (float(o.get("ms") or 0.0) if spec.tests[n].visible
+            ms_of[n] = (float(o["ms"]) if spec.tests[n].visible
                         else float(round(st.took_ms.get(got_lines, 0.0))))
             got_lines += 1
         elif phase == "tests" and o.get("done") is True and got_lines == total:
@@ -1284,11 +1305,15 @@ def _verdict(spec: CodeSpec, tier: str, st: _Run, out: _Stream, err: _Stream, t0
         return mk(SYNTAX_ERROR, msg, tests_=list(_skipped(spec)))
     if isinstance(load_err, dict):  # before any input was sent: full detail
         v = MEMORY_LIMIT if load_err.get("kind") == "memory" else RUNTIME_ERROR
-        return mk(v, "While loading the submission: " + _error_text(load_err, spec),
-                  limit=f"memory {spec.memory_mb} MB" if v == MEMORY_LIMIT else _process_limit(load_err),
+        return mk(v, "While loading the submission: " + _error_text(load_err, spec, st.one_process),
+                  limit=f"memory {spec.memory_mb} MB" if v == MEMORY_LIMIT else _process_limit(load_err, st.one_process),
                   tests_=list(_skipped(spec)))
 
     stopped_reason = _ended(spec, tier, st)
+    if stopped_reason is not None and stopped_reason[0] == CRASHED and in_hidden:
+        # the submission chooses the signal it dies of or the status it exits with: bits of a hidden input
+        stopped_reason = (CRASHED, "The process was killed by a signal, or exited with a status that looks like "
+                          "one, during a hidden test (details of hidden tests are not shown).", None)
     if stopped_reason is None and not done:
         kinds = [next(iter(o)) for o in lines if o]
         if "ready" not in kinds:
@@ -1347,7 +1372,7 @@ def _verdict(spec: CodeSpec, tier: str, st: _Run, out: _Stream, err: _Stream, t0
             assert isinstance(e, dict)
             v = MEMORY_LIMIT if e.get("kind") == "memory" else RUNTIME_ERROR
             if vis:
-                msg = _where(t, n, total) + ": " + _error_text(e, spec)
+                msg = _where(t, n, total) + ": " + _error_text(e, spec, st.one_process)
             else:  # the exception's type and the test's number, nothing the submission wrote
                 name = str(e.get("type") or "")
                 shown = name if name in _BUILTIN_EXCEPTIONS else "an exception of its own class"
@@ -1355,12 +1380,12 @@ def _verdict(spec: CodeSpec, tier: str, st: _Run, out: _Stream, err: _Stream, t0
             if v == MEMORY_LIMIT:
                 msg += f" (memory limit {spec.memory_mb} MB)"
             if not vis:
-                msg += _process_note(e)
+                msg += _process_note(e, st.one_process)
             tests.append(TestResult(t.name, v, ms, vis, t.args if vis else None,
                                     t.expected if vis else None, None, msg))
             if first_fail is None:
                 first_fail = (v, msg)
-                process_limit = _process_limit(e)
+                process_limit = _process_limit(e, st.one_process)
 
     if first_fail is None and stopped_reason is not None:
         first_fail = (stopped_reason[0], stopped_reason[1])
@@ -1375,15 +1400,30 @@ def _verdict(spec: CodeSpec, tier: str, st: _Run, out: _Stream, err: _Stream, t0
     return mk(v, m, limit or process_limit)
 
 
-def _process_note(e: dict[str, Any]) -> str:
-    """What a refused fork or thread means: the run reached its process limit (it is not a crash)."""
+def _test_line_ok(o: dict[str, Any]) -> bool:
+    """The shape the harness writes for one test: {"i": int, "ms": number, "ok": true, "v": ...} or
+    {"i", "ms", "ok": false, "err": {...}}. Any other shape was written by the submission: the verdict
+    says so (it is not the judge's fault, so never an internal_error)."""
+    i, ms, ok = o.get("i"), o.get("ms"), o.get("ok")
+    if type(i) is not int or not (type(ms) is int or type(ms) is float) or not 0 <= ms <= 1e9:  # NaN: not in range
+        return False
+    return (ok is True and "v" in o) or (ok is False and isinstance(o.get("err"), dict))
+
+
+def _process_note(e: dict[str, Any], one_process: bool) -> str:
+    """What a refused fork or thread means: the run reached its process limit (it is not a crash).
+    With the seccomp filter a run is one process (its threads share one memory limit)."""
     if e.get("kind") != "processes":
         return ""
+    if one_process:
+        return f" (the process limit: a run is one process, which cannot start others, with at most {NPROC} threads)"
     return f" (the process limit: at most {NPROC} processes and threads per run)"
 
 
-def _process_limit(e: dict[str, Any]) -> str | None:
-    return f"processes {NPROC}" if e.get("kind") == "processes" else None
+def _process_limit(e: dict[str, Any], one_process: bool) -> str | None:
+    if e.get("kind") != "processes":
+        return None
+    return f"processes 1, threads {NPROC}" if one_process else f"processes {NPROC}"
 
 
 def _where(t: Any, n: int, total: int) -> str:
@@ -1395,14 +1435,14 @@ def _short(x: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _error_text(e: dict[str, Any], spec: CodeSpec) -> str:
+def _error_text(e: dict[str, Any], spec: CodeSpec, one_process: bool) -> str:
     name = str(e.get("type") or "Exception")
     msg = str(e.get("msg") or "")
     kind = e.get("kind")
     if kind == "exit":
         head = f"the submission called sys.exit({msg})" if msg else "the submission called sys.exit()"
     else:
-        head = (f"{name}: {msg}" if msg else name) + _process_note(e)
+        head = (f"{name}: {msg}" if msg else name) + _process_note(e, one_process)
     tb = str(e.get("tb") or "") if spec.language != "sql" else ""  # a query's error is its message alone
     if tb:
         head += "\nTraceback (your code):\n" + tb

@@ -10,6 +10,11 @@ What it denies, and why (each is an attack test in ``tests/graders/test_sandbox_
   SysV segment outlives its process);
 * sockets: in the rlimit tier every ``socket()``; in the bwrap tier every family but AF_UNIX
   (AF_VSOCK and friends are not covered by the network namespace); ``socketpair`` only AF_UNIX;
+* other processes: ``fork``, ``vfork`` and ``clone`` without ``CLONE_THREAD`` fail with EAGAIN
+  (Python raises BlockingIOError, as at RLIMIT_NPROC), so a run is one process and its threads. Each
+  process has its own RLIMIT_DATA/AS, so 16 forked children could hold 16 times ``memory_mb``; one
+  address space keeps everything a run can hold under its rlimits (plus the tmpfs sizes) without a
+  memory cgroup. Threads (``clone`` with ``CLONE_THREAD``) are allowed, up to RLIMIT_NPROC;
 * namespaces and mounts (``unshare``, ``setns``, ``mount``, the new mount API, ``pivot_root``,
   ``chroot``, ``clone`` with any ``CLONE_NEW*`` flag) and ``clone3``, whose flags a BPF filter
   cannot read (it fails with ENOSYS, and glibc falls back to ``clone``);
@@ -18,8 +23,8 @@ What it denies, and why (each is an attack test in ``tests/graders/test_sandbox_
   module loading, ``kexec``, ``reboot``, ``swapon``, ``acct``, ``quotactl``, ``syslog``;
 * any other syscall ABI than the native one (x32 on x86_64 too): the process is killed.
 
-Denied calls fail with EPERM (clone3 with ENOSYS) rather than killing the process, so Python code
-sees an ordinary ``OSError``. Supported on x86_64 and aarch64; elsewhere ``program()`` returns None
+Denied calls fail with EPERM (clone3 with ENOSYS, new processes with EAGAIN) rather than killing
+the process, so Python code sees an ordinary ``OSError``. Supported on x86_64 and aarch64; elsewhere ``program()`` returns None
 and the judge reports that the filter is missing.
 """
 
@@ -53,7 +58,9 @@ SOCKET = (41, 198)
 SOCKETPAIR = (53, 199)
 CLONE = (56, 220)
 CLONE3 = (435, 435)
+FORK_VFORK = (57, 58)  # x86_64 only: aarch64 has no fork/vfork syscalls (glibc uses clone)
 AF_UNIX = 1
+CLONE_THREAD = 0x00010000
 CLONE_NEW_FLAGS = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x00000080
 #                 NEWNS        NEWCGROUP    NEWUTS       NEWIPC       NEWUSER      NEWPID       NEWNET       NEWTIME
 
@@ -77,6 +84,7 @@ def program(*, allow_unix_sockets: bool, machine: str | None = None) -> bytes | 
     ]
     if machine == "x86_64":
         asm.append((_JGE, "eperm", 0, 0x40000000))  # the x32 ABI
+        asm += [(_JEQ, "eagain", 0, nr) for nr in FORK_VFORK]
     asm += [(_JEQ, "eperm", 0, nrs[col]) for nrs in DENIED.values()]
     asm += [
         (_JEQ, "enosys", 0, CLONE3[col]),
@@ -85,9 +93,11 @@ def program(*, allow_unix_sockets: bool, machine: str | None = None) -> bytes | 
         (_JEQ, "clone", 0, CLONE[col]),
         (_RET, 0, 0, _ALLOW),
         "unix_only", (_LD_W_ABS, 0, 0, _ARG0), (_JEQ, "allow", "eperm", AF_UNIX),
-        "clone", (_LD_W_ABS, 0, 0, _ARG0), (_JSET, "eperm", "allow", CLONE_NEW_FLAGS),
+        "clone", (_LD_W_ABS, 0, 0, _ARG0), (_JSET, "eperm", 0, CLONE_NEW_FLAGS),
+        (_JSET, "allow", "eagain", CLONE_THREAD),  # a thread of this process, or another process
         "allow", (_RET, 0, 0, _ALLOW),
         "eperm", (_RET, 0, 0, _ERRNO | errno.EPERM),
+        "eagain", (_RET, 0, 0, _ERRNO | errno.EAGAIN),
         "eacces", (_RET, 0, 0, _ERRNO | errno.EACCES),
         "enosys", (_RET, 0, 0, _ERRNO | errno.ENOSYS),
         "kill", (_RET, 0, 0, _KILL_PROCESS),

@@ -23,6 +23,14 @@ from graders.result import GradeResult
 from tests.graders.conftest import make_spec
 
 Grade = Callable[..., GradeResult]
+FILTER = sandbox.seccomp_status()[0]
+ONE_PROCESS = f"processes 1, threads {sandbox.NPROC}"  # the limit named when the filter refused a fork
+
+
+@pytest.fixture
+def no_filter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fallback of a machine without seccomp: runs may fork, so what forks do must be cleaned up too."""
+    monkeypatch.setattr(sandbox, "seccomp_status", lambda: (False, "forced off by the test"))
 
 
 def test_accepts_plain_solution(grade: Grade, tier: str) -> None:
@@ -86,7 +94,21 @@ def test_numpy_import_and_matmul_fit_in_the_memory_limit(grade: Grade, tier: str
     assert r.verdict == "accepted", r.message + r.stderr
 
 
+@pytest.mark.skipif(not FILTER, reason="no seccomp filter on this machine")
 def test_fork_bomb(grade: Grade, tier: str) -> None:
+    """With the filter a run is one process: the first fork is refused, named as the process limit."""
+    t = time.monotonic()
+    r = grade("import os\ndef f():\n    while True:\n        os.fork()\n")
+    assert r.verdict == "runtime_error", r.message
+    assert r.limit == ONE_PROCESS, r.message  # named as the limit it is, not as tampering
+    assert r.message.startswith("On test 'one': BlockingIOError: [Errno 11] Resource temporarily unavailable "
+                                "(the process limit: a run is one process, which cannot start others, with at most "
+                                f"{sandbox.NPROC} threads)")
+    assert "result channel" not in r.message
+    assert time.monotonic() - t < 6
+
+
+def test_fork_bomb_without_the_filter(grade: Grade, tier: str, no_filter: None) -> None:
     t = time.monotonic()
     r = grade("import os\ndef f():\n    while True:\n        os.fork()\n")
     assert r.verdict == "runtime_error", r.message
@@ -97,9 +119,10 @@ def test_fork_bomb(grade: Grade, tier: str) -> None:
     assert time.monotonic() - t < 6
 
 
-def test_a_forked_child_that_returns_does_not_report_for_the_parent(grade: Grade, tier: str) -> None:
+def test_a_forked_child_that_returns_does_not_report_for_the_parent(grade: Grade, tier: str, no_filter: None) -> None:
     """A child of os.fork() that returns from the entry comes back into the harness: it must exit there
-    silently, not report a second result (the verdict was "wrote to the judge's result channel")."""
+    silently, not report a second result (the verdict was "wrote to the judge's result channel").
+    Only without the filter: with it, the fork is refused."""
     code = ("import os\n"
             "def f(x):\n"
             "    pid = os.fork()\n"
@@ -118,9 +141,11 @@ def test_threads_past_the_limit_are_named_as_the_process_limit(grade: Grade, tie
             "    for _ in range(100):\n"
             "        threading.Thread(target=time.sleep, args=(3,), daemon=True).start()\n")
     r = grade(code, tests=[{"args": [], "expected": None, "visible": False}])
-    assert r.verdict == "runtime_error" and r.limit == f"processes {sandbox.NPROC}", r.message
+    assert r.verdict == "runtime_error" and r.limit == (ONE_PROCESS if FILTER else f"processes {sandbox.NPROC}")
     assert r.message == ("On a hidden test (test 1 of 1): RuntimeError (details of hidden tests are not shown)"
-                         f" (the process limit: at most {sandbox.NPROC} processes and threads per run)")
+                         + (" (the process limit: a run is one process, which cannot start others, with at most "
+                            f"{sandbox.NPROC} threads)" if FILTER else
+                            f" (the process limit: at most {sandbox.NPROC} processes and threads per run)")), r.message
 
 
 def test_subprocess_storm(grade: Grade, tier: str) -> None:
@@ -135,7 +160,8 @@ def test_subprocess_storm(grade: Grade, tier: str) -> None:
     assert "BlockingIOError" in r.message or "Resource temporarily unavailable" in r.message
 
 
-def test_setsid_orphan_is_killed(grade: Grade, tier: str, tmp_path: Path) -> None:
+def test_setsid_orphan_is_killed(grade: Grade, tier: str, no_filter: None) -> None:
+    """Without the filter (with it the fork is refused): a double-forked setsid child is killed."""
     code = (
         "import os, time\n"
         "def f():\n"
@@ -641,9 +667,10 @@ def test_the_bank_and_the_bots_files_are_unreadable(grade: Grade, tier: str) -> 
         sandbox._private_paths.discard(str(private))
 
 
-def test_a_thread_group_leader_that_exits_alone_is_killed(grade: Grade, tier: str) -> None:
+def test_a_thread_group_leader_that_exits_alone_is_killed(grade: Grade, tier: str, no_filter: None) -> None:
     """setsid, start a spinning thread, SYS_exit the leader's own thread: state Z with a live thread.
-    The run's clean-up kills it anyway (the grade fixture checks no process of the slot uid lives)."""
+    The run's clean-up kills it anyway (the grade fixture checks no process of the slot uid lives).
+    Without the filter, where a run can fork; with it, see the next test."""
     code = (
         "import ctypes, os, threading, time\n"
         "def spin():\n"
@@ -663,6 +690,25 @@ def test_a_thread_group_leader_that_exits_alone_is_killed(grade: Grade, tier: st
     t0 = time.monotonic()
     assert grade("def f():\n    return 1\n").verdict == "accepted"
     assert time.monotonic() - t0 < 5
+
+
+def test_the_harness_leader_that_exits_alone_is_killed(grade: Grade, tier: str) -> None:
+    """The same trick in the run's own process (all a run has with the filter): its leader thread
+    exits, a spinning thread lives on. The run ends at its time limit and nothing of it survives."""
+    code = (
+        "import ctypes, threading\n"
+        "def spin():\n"
+        "    while True: pass\n"
+        "def f():\n"
+        "    threading.Thread(target=spin, daemon=True).start()\n"
+        f"    ctypes.CDLL(None).syscall({SYS_EXIT}, 0)\n"
+    )
+    t0 = time.monotonic()
+    for _ in range(2):
+        r = grade(code)
+        assert r.verdict == "time_limit", r.message
+    assert time.monotonic() - t0 < 8
+    assert grade("def f():\n    return 1\n").verdict == "accepted"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="slots exist only when the judge is root")
@@ -774,6 +820,13 @@ FORGE = (
     ("900 levels deep", "b'{\"i\":0,\"ms\":1,\"ok\":true,\"v\":' + b'[' * 900 + b']' * 900 + b'}\\n'"),
     ("5 million empty dicts", "b'{\"i\":0,\"ms\":1,\"ok\":true,\"v\":[' + b'{},' * 5_000_000 + b'{}]}\\n'"),
     ("an int of 5000 digits", "b'{\"i\":0,\"ms\":1,\"ok\":true,\"v\":' + b'9' * 5000 + b'}\\n'"),
+    # the shape of a test line, not only its size: each of these made the judge blame itself (internal_error)
+    ("a time that is text", "b'{\"i\":0,\"ms\":\"x\",\"ok\":true,\"v\":1}\\n'"),
+    ("a time past any float", "b'{\"i\":0,\"ms\":1' + b'0' * 400 + b',\"ok\":true,\"v\":1}\\n'"),
+    ("a time that is a list", "b'{\"i\":0,\"ms\":[1],\"ok\":true,\"v\":1}\\n'"),
+    ("a time that is NaN", "b'{\"i\":0,\"ms\":NaN,\"ok\":true,\"v\":1}\\n'"),
+    ("an error that is a list", "b'{\"i\":0,\"ms\":1,\"ok\":false,\"err\":[1]}\\n'"),
+    ("a test number that is true", "b'{\"i\":true,\"ms\":1,\"ok\":true,\"v\":1}\\n'"),
 ])
 def test_forged_result_lines_are_refused_within_bounded_memory(grade: Grade, tier: str, what: str, line: str) -> None:
     tracemalloc.start()
@@ -850,6 +903,108 @@ def test_memory_outside_the_limit_is_refused(grade: Grade, tier: str) -> None:
     assert _sysv_segments(getattr(sandbox.last_run, "uid", None)) == []
 
 
+def _descendants_rss_mb() -> float:
+    """Resident memory of every descendant of this process that runs as a slot uid (the run under test:
+    its harness and whatever it forked, not other judges' runs on the machine), in MB."""
+    children: dict[int, list[int]] = {}
+    info: dict[int, tuple[int, int]] = {}  # pid -> (uid, rss kB)
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status") as f:
+                fields = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+        except OSError:
+            continue
+        pid, ppid = int(name), int(fields["PPid"])
+        children.setdefault(ppid, []).append(pid)
+        info[pid] = (int(fields["Uid"].split()[0]), int(fields.get("VmRSS", "0 kB").split()[0]))
+    total, stack = 0, list(children.get(os.getpid(), []))
+    while stack:
+        pid = stack.pop()
+        uid, rss = info.get(pid, (-1, 0))
+        if sandbox.SLOT_UID_BASE <= uid < sandbox.SLOT_UID_BASE + sandbox.SLOT_COUNT:
+            total += rss
+        stack += children.get(pid, [])
+    return total / 1024
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the run's processes are told apart by their slot uid")
+@pytest.mark.skipif(not FILTER, reason="without the filter each forked process has its own memory limit")
+def test_forked_processes_cannot_multiply_the_memory_limit(grade: Grade, tier: str) -> None:
+    """Ten forked children of 200 MB each held 1-2 GB beside a 256 MB limit (each process had its own
+    RLIMIT_DATA). A run is one process now: the first fork is refused, and threads share one limit."""
+    forks = (
+        "import os, time\n"
+        "def f():\n"
+        "    for n in range(10):\n"
+        "        if os.fork() == 0:\n"
+        "            b = bytearray(200 * 1024 * 1024)\n"
+        "            for i in range(0, len(b), 4096): b[i] = 1\n"
+        "            time.sleep(3)\n"
+        "            os._exit(0)\n"
+        "    time.sleep(2.5)\n"
+        "    return 1\n"
+    )
+    threads = (
+        "import threading, time\n"
+        "held = []\n"
+        "ready = threading.Barrier(10)\n"  # every thread (and its stack) exists before any allocates
+        "def grab():\n"
+        "    ready.wait()\n"
+        "    b = bytearray(100 * 1024 * 1024)\n"
+        "    held.append(b)\n"
+        "def f():\n"
+        "    ts = [threading.Thread(target=grab) for _ in range(10)]\n"
+        "    for t in ts: t.start()\n"
+        "    for t in ts: t.join()\n"
+        "    time.sleep(1)\n"
+        "    return len(held)\n"
+    )
+    bound = 256 + sandbox.AS_HEADROOM_MB  # RLIMIT_AS of the one process
+    for code, verdict in ((forks, "runtime_error"), (threads, "wrong_answer")):
+        peak, done = [0.0], threading.Event()
+
+        def watch(peak: list[float], done: threading.Event) -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], _descendants_rss_mb())
+                time.sleep(0.02)
+
+        watcher = threading.Thread(target=watch, args=(peak, done))
+        watcher.start()
+        try:
+            r = grade(code, time_limit_s=6, memory_mb=256, tests=[{"args": [], "expected": 10, "visible": True}])
+        finally:
+            done.set()
+            watcher.join()
+        assert peak[0] < bound, f"the run held {peak[0]:.0f} MB against a 256 MB limit"
+        assert r.verdict == verdict, r.message
+        if code is forks:
+            assert r.limit == ONE_PROCESS, r.message
+        else:
+            assert r.tests[0].got < 3, r.message  # two threads' 100 MB fit in 256 MB, not ten
+
+
+@pytest.mark.parametrize("how, k", [("os.kill(os.getpid(), k)", 10), ("os._exit(128 + k)", 23)])
+def test_a_hidden_test_crash_names_no_signal_or_status(grade: Grade, tier: str, how: str, k: int) -> None:
+    """The signal a run dies of and its exit status are the submission's choice: during a hidden test
+    they would carry bits of its input (bwrap reports signal N as status 128 + N, so a status past 128
+    was shown). The verdict says crashed (or exited), nothing more; a visible test names the signal."""
+    import signal as _signal
+
+    code = f"import os\ndef f(k):\n    if k == 'v':\n        return 'x'\n    {how}\n"
+    tests = [{"name": "v", "args": ["v"], "expected": "x", "visible": True},
+             {"name": "h", "args": [k], "expected": "x", "visible": False}]
+    r = grade(code, tests=tests)
+    assert r.verdict in ("crashed", "runtime_error"), r.message
+    words = [str(k), str(128 + k), _signal.Signals(k).name]
+    for text in (r.message, *(t.message or "" for t in r.tests)):
+        assert not any(w in text for w in words), (words, text)
+    r = grade(code, tests=[{"name": "v2", "args": [k], "expected": "x", "visible": True}])
+    if how.startswith("os.kill"):
+        assert r.verdict == "crashed" and _signal.Signals(k).name in r.message, r.message
+
+
 def test_kernel_keyrings_are_closed_so_runs_share_nothing(grade: Grade, tier: str) -> None:
     mark = f"onsite-key-{secrets.token_hex(4)}"
     add = (
@@ -917,17 +1072,30 @@ def test_an_exit_code_that_looks_like_a_signal_is_not_a_time_limit(grade: Grade,
 
 
 def test_without_the_filter_the_judge_says_so_and_still_grades(
-        tier: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        tier: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A machine without seccomp: the judge grades (the rlimits, namespaces and slot sweeps still hold;
+    the fork tests above run this way), and says what is missing in selftest and at the bot's start."""
     monkeypatch.setattr(sandbox, "seccomp_status", lambda: (False, "forced off by the test"))
     r = sandbox.run("def f():\n    return 1\n", make_spec(), tier=tier)
     assert r.verdict == "accepted", r.message
+    assert sandbox.last_run.one_process is False
     rows = {name: (ok, why) for name, ok, why in sandbox.capabilities(tier)}
     assert any(name.startswith("seccomp") and not ok for name, (ok, _) in rows.items())
     from graders.__main__ import main
 
     bank = Path(__file__).parent.parent / "fixtures" / "bank"
     main(["selftest", str(bank), "--tier", tier])
-    assert "seccomp filter" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "NO   seccomp filter" in out and "; without it a run may start up to" in out, out
+    from bot.app import report_judge_tier
+
+    monkeypatch.setattr(sandbox, "detect_tier", lambda: tier)
+    with caplog.at_level("INFO", logger="onsite"):
+        report_judge_tier()
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(m.startswith("judge: seccomp filter") and "unavailable" in m and "without it a run may start" in m
+               for m in warned), warned
 
 
 def _leave_segment_as(uid: int) -> int:
