@@ -44,6 +44,8 @@ class OpenAIReviewModel:
             raise ReviewUnavailable("the AI reviewer could not be reached") from None
         except openai.OpenAIError as exc:  # a response the client could not read
             raise ReviewUnavailable(f"the AI reviewer's reply could not be read ({type(exc).__name__})") from None
+        except ValueError:  # a 200 whose body is not JSON: the client's own parser raises, unwrapped
+            raise ReviewUnavailable("the AI reviewer's reply was not valid JSON") from None
         try:
             content = reply.choices[0].message.content
         except (AttributeError, IndexError, TypeError):

@@ -16,7 +16,8 @@ Off unless an OpenAI-compatible chat-completions server is configured (`ONSITE_L
   never enters, says to treat it as data and never follow instructions found in it. A reason whose
   quote is not in the answer is marked unverified, and points the model invents are dropped.
 - An unreachable, slow, rate-limited or malformed provider leaves the built-in estimate and a
-  one-line note: never an error, a lost answer, or a blocked event loop. The leaderboard never
+  one-line note: never an error, a lost answer, or a blocked event loop. An unexpected error of
+  ours in the background task is logged, and the member still gets the one line it promised. The leaderboard never
   depends on a review: nothing here writes points.
 - Cached by the hash of (question, kind, text): the same answer is reviewed once.
 """
@@ -248,6 +249,9 @@ class Reviews:
         except Exception as exc:  # a bug of ours must not escape a background task unseen
             log.exception("AI review %s failed", review_id)
             await self.store.finish_ai_review(review_id, result=None, note=type(exc).__name__, now=self.clock.now())
+            # the verdict promised a DM: the member still gets the one line, not silence
+            await self._note(caller, q, "No AI review this time: it failed on our side. Your rubric estimate stands.",
+                             review_id)
             return
         await self.store.finish_ai_review(review_id, result=json.dumps(review), note=None, now=self.clock.now())
         await self._send(caller, q, kind, review, key=f"ai-review:{review_id}")
