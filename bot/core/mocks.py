@@ -496,6 +496,10 @@ class Mocks:
         if not ids or not ids <= gave or not ids <= got:
             return
         names = " & ".join(str(r["display_name"]) for r in group)
+        # with the AI review on, each debrief waits (at most the review's timeout) for its short summary,
+        # which the review adds to the same message; whatever happens to the review, it goes by then
+        summarised = self.reviews is not None and self.reviews.model is not None
+        hold = now + timedelta(seconds=self.reviews.settings.timeout_s + 15) if self.reviews and summarised else None
         items = []
         for member_id in sorted(ids):
             received = [f for f in forms if int(f["to_member_id"]) == member_id]
@@ -519,14 +523,15 @@ class Mocks:
             if weakest is not None:
                 body += f" Your lowest score is **{weakest.name.lower()}** ({weakest.value}): practise that next."
             items.append(OutboxItem(community_id=community.id, key=f"debrief:{pair_id}:{member_id}", purpose="dm",
-                                    member_id=member_id,
+                                    member_id=member_id, not_before=hold,
                                     message=Message(title=f"Mock debrief · {names}", body=body, fields=tuple(fields))))
         await self.store.enqueue(items, now=now)
-        if self.reviews is not None:  # when the AI review is on: a short summary of each member's feedback
-            for member_id in sorted(ids):
+        if self.reviews is not None and summarised:  # a short summary of each member's feedback, in the debrief
+            for item in items:
                 received = [{"scores": json.loads(f["scores"]), "notes": str(f["text"])}
-                            for f in forms if int(f["to_member_id"]) == member_id]
-                await self.reviews.request_debrief(community.id, member_id, pair_id, {"feedback": received})
+                            for f in forms if int(f["to_member_id"]) == item.member_id]
+                await self.reviews.request_debrief(community.id, int(item.member_id or 0), pair_id,
+                                                   {"feedback": received}, debrief=item)
 
     async def _require_optin(self, caller: Caller) -> None:
         if await self.store.optin(caller.member.id) is None:

@@ -30,7 +30,7 @@ import json
 import logging
 import re
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -270,38 +270,45 @@ class Reviews:
         if self.deliver is not None:
             await self.deliver()
 
-    async def request_debrief(self, community_id: int, member_id: int, pair_id: int, feedback: Mapping[str, Any]) -> None:
-        """A short AI summary of the feedback a member received in a mock, DMed after their debrief."""
-        if self.model is None:
-            return
-        now = self.clock.now()
+    async def request_debrief(self, community_id: int, member_id: int, pair_id: int, feedback: Mapping[str, Any],
+                              *, debrief: OutboxItem) -> None:
+        """A short AI summary of the feedback a member received in a mock, added to their debrief, which
+        the outbox holds back until then (or until its own time, if this process dies meanwhile)."""
         text = json.dumps(feedback, ensure_ascii=False, sort_keys=True)
-        review_id = await self.store.start_ai_review(
-            community_id=community_id, member_id=member_id, question_id=f"mock:{pair_id}", kind="debrief",
-            content_hash=content_hash(f"mock:{pair_id}", "debrief", text), now=now, since=now - timedelta(days=1),
-            member_daily=self.settings.member_daily, community_daily=self.settings.community_daily)
-        if review_id is None:
+        review_id = None
+        if self.model is not None:
+            now = self.clock.now()
+            review_id = await self.store.start_ai_review(
+                community_id=community_id, member_id=member_id, question_id=f"mock:{pair_id}", kind="debrief",
+                content_hash=content_hash(f"mock:{pair_id}", "debrief", text), now=now, since=now - timedelta(days=1),
+                member_daily=self.settings.member_daily, community_daily=self.settings.community_daily)
+        if review_id is None:  # over a budget (or off): the debrief goes now, as it is
+            await self._send_debrief(debrief, None)
             return
-        self._spawn(self._debrief(community_id, member_id, text, review_id))
+        self._spawn(self._debrief(debrief, text, review_id))
 
-    async def _debrief(self, community_id: int, member_id: int, text: str, review_id: int) -> None:
+    async def _debrief(self, debrief: OutboxItem, text: str, review_id: int) -> None:
+        summary = None
         try:
             reply = await self._ask(DEBRIEF_SYSTEM, text)
             summary = " ".join(str(_json_object(reply).get("summary", "")).split())[:600]
             if not summary:
                 raise ReviewUnavailable("the AI summary came back empty")
-        except ReviewUnavailable as exc:  # the debrief itself was sent already: nothing more to say
+        except ReviewUnavailable as exc:  # the debrief goes without a summary
             await self.store.finish_ai_review(review_id, result=None, note=str(exc), now=self.clock.now())
-            return
         except Exception as exc:
             log.exception("AI debrief %s failed", review_id)
             await self.store.finish_ai_review(review_id, result=None, note=type(exc).__name__, now=self.clock.now())
-            return
-        await self.store.finish_ai_review(review_id, result=json.dumps({"summary": summary}), note=None,
-                                          now=self.clock.now())
-        message = Message(title="AI summary of your mock feedback", body=summary, ephemeral=True)
-        await self.store.enqueue([OutboxItem(community_id=community_id, key=f"ai-debrief:{review_id}", purpose="dm",
-                                             member_id=member_id, message=message)], now=self.clock.now())
+        else:
+            await self.store.finish_ai_review(review_id, result=json.dumps({"summary": summary}), note=None,
+                                              now=self.clock.now())
+        await self._send_debrief(debrief, summary or None)
+
+    async def _send_debrief(self, debrief: OutboxItem, summary: str | None) -> None:
+        message = debrief.message
+        if summary:
+            message = replace(message, fields=(*message.fields, Field("AI summary", summary)))
+        await self.store.amend_outbox(debrief.key, now=self.clock.now(), message=message)
         if self.deliver is not None:
             await self.deliver()
 

@@ -1019,6 +1019,16 @@ class Store:
              json.dumps(item.message.to_dict()), iso(now), iso(item.not_before or now)),
         )
 
+    async def amend_outbox(self, key: str, *, now: datetime, message: Any = None) -> bool:
+        """Send a held-back row (`not_before` in the future) now, with `message` instead of its own when
+        given; False when it was sent, or is being sent, already (its own `not_before` came first)."""
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "UPDATE outbox SET not_before = ?, message = COALESCE(?, message) WHERE key = ? AND sent_at IS NULL"
+                " AND failed_at IS NULL AND (claimed_until IS NULL OR claimed_until < ?)",
+                (iso(now), json.dumps(message.to_dict()) if message is not None else None, key, iso(now)))
+            return bool(cur.rowcount == 1)
+
     async def pair_space(self, pair_id: int) -> tuple[str | None, list[Member]]:
         """A group's private space (None until opened) and its members in interview order."""
         row = await self._one("SELECT space_ref FROM mock_pairs WHERE id = ?", (pair_id,))

@@ -9,6 +9,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -309,9 +310,12 @@ async def test_a_mock_debrief_gets_a_short_ai_summary(reviewed: Services, admin:
     await reviewed.mocks.feedback(callers[b], a, "5 4 3 4", "Good clarifying questions.")
     await reviewed.reviews.drain()
     await reviewed.outbox.deliver()
-    summaries = {where: m for kind, where, m in chat.sent if kind == "dm" and m.title == "AI summary of your mock feedback"}
-    assert set(summaries) == {a, b}
-    assert summaries[a].body == "Clear structure; practise stating the latency budget first."
+    debriefs = [(where, m) for kind, where, m in chat.sent if kind == "dm" and m.title.startswith("Mock debrief")]
+    assert sorted(w for w, _ in debriefs) == sorted([a, b])  # one message each: the debrief with its summary in it
+    summary = {f.name: f.value for f in dict(debriefs)[a].fields}["AI summary"]
+    assert summary == "Clear structure; practise stating the latency budget first."
+    assert "Communication" in {f.name for f in dict(debriefs)[a].fields}  # the scores are in the same message
+    assert not [m for kind, _, m in chat.sent if kind == "dm" and "AI summary" in m.title]
     systems = {r["messages"][0]["content"] for r in provider.requests}
     assert systems == {DEBRIEF_SYSTEM}  # the notes never enter the instructions
     notes = [json.loads(r["messages"][1]["content"]) for r in provider.requests]
@@ -473,3 +477,46 @@ async def test_the_settings_turn_it_on_in_a_real_console(tmp_path: Path, provide
     assert '\\"500 qps at peak\\"' in json.dumps(review[0]) and len(provider.requests) == 1
     assert provider.headers[0]["Authorization"] == f"Bearer {KEY}"
     assert KEY not in out.decode() + err.decode()  # the key is a secret: never printed or logged
+
+
+@pytest.mark.parametrize("failure", ["error", "budget"])
+async def test_a_debrief_whose_summary_fails_goes_at_once_without_it(
+        reviewed: Services, admin: Caller, store: Store, clock: FixedClock, chat: RecordingChat,
+        provider: FakeProvider, failure: str) -> None:
+    from tests.core.test_mocks import groups_of, join_all
+
+    provider.reply = lambda body: web.json_response({"error": {"message": "boom"}}, status=500)
+    if failure == "budget":
+        reviewed.reviews.settings = replace(reviewed.reviews.settings, member_daily=0)
+    callers = await join_all(reviewed, admin, store, clock)
+    await reviewed.mocks.pair_now(admin)
+    await reviewed.outbox.deliver()
+    a, b = sorted(next(g for g in groups_of(chat) if len(g) == 2))
+    await reviewed.mocks.feedback(callers[a], b, "4 3 5 2", "Good pace.")
+    await reviewed.mocks.feedback(callers[b], a, "5 4 3 4", "Good clarifying questions.")
+    await reviewed.reviews.drain()
+    await reviewed.outbox.deliver()  # no clock move: not held back until the timeout
+    debriefs = [m for kind, _, m in chat.sent if kind == "dm" and m.title.startswith("Mock debrief")]
+    assert len(debriefs) == 2 and all("AI summary" not in {f.name for f in m.fields} for m in debriefs)
+
+
+async def test_a_held_debrief_goes_by_itself_when_its_summary_never_comes(
+        reviewed: Services, admin: Caller, store: Store, clock: FixedClock, chat: RecordingChat,
+        provider: FakeProvider) -> None:
+    """The process dies while the summary is asked for: the debrief waits no longer than the timeout."""
+    from tests.core.test_mocks import groups_of, join_all
+
+    callers = await join_all(reviewed, admin, store, clock)
+    await reviewed.mocks.pair_now(admin)
+    await reviewed.outbox.deliver()
+    a, b = sorted(next(g for g in groups_of(chat) if len(g) == 2))
+    started: list[object] = []
+    reviewed.reviews._spawn = lambda coro: (started.append(coro), coro.close())  # type: ignore[method-assign]
+    await reviewed.mocks.feedback(callers[a], b, "4 3 5 2", "Good pace.")
+    await reviewed.mocks.feedback(callers[b], a, "5 4 3 4", "Good clarifying questions.")
+    assert len(started) == 2
+    await reviewed.outbox.deliver()
+    assert not [m for kind, _, m in chat.sent if kind == "dm" and m.title.startswith("Mock debrief")]
+    clock.advance(timedelta(seconds=reviewed.reviews.settings.timeout_s + 16))
+    await reviewed.outbox.deliver()
+    assert len([m for kind, _, m in chat.sent if kind == "dm" and m.title.startswith("Mock debrief")]) == 2
