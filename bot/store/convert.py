@@ -94,6 +94,7 @@ async def convert(source: Store, target: Store, *, progress: Callable[[str, int]
             await target.after_bulk_copy(db, [t for t in COPY_ORDER if "id" in tables[t]])
     except _Rollback as failed:
         raise ConvertError(failed.problem + "; nothing was written to the target") from None
+    await target.optimize()  # fresh planner statistics (and, on PostgreSQL, the visibility map) for the copy
     counts["standings"] = len(source_standings)
     return {"schema_version": version, "tables": counts}
 

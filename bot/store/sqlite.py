@@ -509,6 +509,11 @@ class Store:
         """Inside a transaction: the standings of one community (None: all) again from the ledger."""
         await _rebuild_standings_in(db, community_id, self.WEEK_SQL)
 
+    async def optimize(self) -> None:
+        """After a bulk load: planner statistics for the new rows."""
+        async with self.transaction() as db:
+            await db.execute("ANALYZE")
+
     async def standings_trigger_off(self, db: Any) -> str:
         """Inside a transaction (`db convert`): ledger rows inserted now leave the standings alone; the
         returned text puts the trigger back with `standings_trigger_on` in the same transaction."""
