@@ -63,6 +63,7 @@ import sys
 import tempfile
 import time
 import traceback
+import tracemalloc
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -99,6 +100,14 @@ REAL_MARK = "# soak: real judge\n"
 # fragmentation. Measured: +1.1 to +2.1 MB in full runs. 12 MB leaves room for those and still
 # catches a leak of ~1.6 KB per command in the full run (7,500 commands after warm-up), ~8 KB per
 # command in the CI size (1,500): keeping every reply, verdict or delivered message alive.
+# It also catches memory that no object holds: on 2026-12-03 the run grew +13.6 MB (45 -> 86 MB by the
+# warm-up, 99 at the end) while tracemalloc saw +1.9 MB, as it does now. The real judge decoded generated
+# tests (expected values and the run's answers: up to ~50 MB of small objects per grading) in its
+# worker threads here, and glibc kept each thread arena's high-water mark once they were freed. Those
+# gradings now run in a short-lived process (graders.generated.grade_in_child): +3.0 MB. Bounded
+# caches that fill after warm-up: the written-answer coverage's per-rubric-point stems
+# (coverage._concepts, one entry per rubric point of the bank: 499, 2.3 MB when full) and its topic
+# vectors (coverage.Topics, built once per written track: 2.3 MB). `--tracemalloc` prints what grew.
 MEMORY_BOUND_MB = 12.0
 
 # command kind -> weight in the mix
@@ -190,6 +199,7 @@ class Options:
     workers: int = 2
     timeout_s: float = 120.0
     memory_bound_mb: float = MEMORY_BOUND_MB
+    tracemalloc_frames: int = 0  # > 0: trace allocations (that many frames) and report growth after warm-up
 
 
 @dataclass
@@ -245,6 +255,7 @@ class SoakResult:
     ticks: int = 0
     tick_s: float = 0.0
     table_counts: dict[str, int] = field(default_factory=dict)
+    tracemalloc_top: list[str] = field(default_factory=list)  # top growth sites (opt-in: --tracemalloc)
 
     @property
     def memory_growth_mb(self) -> float:
@@ -729,8 +740,13 @@ async def run_soak(opts: Options, workdir: Path, *, log: Callable[[str], None] =
         result.tick_s += time.perf_counter() - t0
 
     done = 0
+    snapshots: list[tracemalloc.Snapshot] = []  # at the start and at the warm-up sample (opt-in)
+    if opts.tracemalloc_frames > 0:
+        tracemalloc.start(opts.tracemalloc_frames)
     gc.collect()
     result.rss_mb.append((0, rss_mb()))
+    if tracemalloc.is_tracing():
+        snapshots.append(tracemalloc.take_snapshot())
     started = time.perf_counter()
     for n, (slot, batch) in enumerate(zip(slots, per_slot, strict=True)):
         clock.set(slot)
@@ -751,6 +767,8 @@ async def run_soak(opts: Options, workdir: Path, *, log: Callable[[str], None] =
         done += len(batch)
         gc.collect()
         result.rss_mb.append((done, rss_mb()))
+        if tracemalloc.is_tracing() and len(result.rss_mb) - 1 == result.warmup_index:
+            snapshots.append(tracemalloc.take_snapshot())
         if (n + 1) % len(SLOT_HOURS) == 0:
             rate = done / (time.perf_counter() - started)
             log(f"  day {(n + 1) // len(SLOT_HOURS)} ({slot:%a %d %b}): {done:,} commands, {rate:.0f}/s, "
@@ -762,6 +780,13 @@ async def run_soak(opts: Options, workdir: Path, *, log: Callable[[str], None] =
     result.chat = Counter(chat.sent)
     result.chat_messages = chat.messages
     result.chat_keys = Counter(chat.keys)
+    if len(snapshots) == 2:
+        gc.collect()
+        start, warm, end = *snapshots, tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        result.tracemalloc_top = [
+            "from the start to the warm-up sample:", *growth_sites(start, warm, opts.tracemalloc_frames),
+            "from the warm-up sample to the end:", *growth_sites(warm, end, opts.tracemalloc_frames)]
     if pool is not None:
         await pool.close()
     if postgres_url is not None:
@@ -773,6 +798,21 @@ async def run_soak(opts: Options, workdir: Path, *, log: Callable[[str], None] =
     await store.close()
     check_database(db_path, result, clock.now())
     return result
+
+
+def growth_sites(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, frames: int, top: int = 15) -> list[str]:
+    """The `top` allocation sites that grew most from `before` to `after` (by file:line, or by traceback
+    when more than one frame was traced), one line each, with the total traced growth first."""
+    keep = [tracemalloc.Filter(False, tracemalloc.__file__)]  # lazy imports stay in: they are growth too
+    before, after = before.filter_traces(keep), after.filter_traces(keep)
+    stats = after.compare_to(before, "traceback" if frames > 1 else "lineno")
+    total = sum(s.size_diff for s in stats)
+    lines = [f"traced growth: {total / 2**20:+.2f} MB in {sum(s.count_diff for s in stats):+,} blocks"]
+    for stat in stats[:top]:
+        where = stat.traceback.format(limit=frames, most_recent_first=True)
+        lines.append(f"{stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7,} blocks "
+                     f"(now {stat.size / 1024:,.1f} KiB)  " + " <- ".join(w.strip() for w in where if not w.startswith("    ")))
+    return lines
 
 
 def report(result: SoakResult) -> str:
@@ -816,6 +856,10 @@ def report(result: SoakResult) -> str:
         f"{result.memory_growth_mb:+.1f} MB (bound {o.memory_bound_mb:.0f} MB)",
         "RSS by commands done: " + ", ".join(f"{n:,}:{mb:.0f}" for n, mb in result.rss_mb[:: max(1, len(result.rss_mb) // 12)]),
     ]
+    if result.tracemalloc_top:
+        lines += ["tracemalloc, top growth sites (the RSS above then includes tracemalloc's own traces and the "
+                  "snapshots it holds from the warm-up sample on: compare the traced figures, not the RSS):",
+                  *(f"  {line}" for line in result.tracemalloc_top)]
     problems = result.problems()
     lines.append("checks: all passed" if not problems else "checks FAILED:\n  " + "\n  ".join(problems))
     return "\n".join(lines)
@@ -835,12 +879,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="sandboxes at once in the real judge's pool")
     parser.add_argument("--memory-bound-mb", type=float, default=MEMORY_BOUND_MB)
     parser.add_argument("--timeout-s", type=float, default=120.0, help="a command taking longer counts as hung")
+    parser.add_argument("--tracemalloc", type=int, nargs="?", const=1, default=0, metavar="FRAMES",
+                        help="trace allocations (FRAMES frames each, default 1) and print the 15 sites that grew "
+                             "most from the start to the warm-up sample and from there to the end (slower; the RSS "
+                             "then includes tracemalloc's own memory, so only the traced figures compare)")
     engines.add_arguments(parser)
     args = parser.parse_args()
     opts = Options(commands=args.commands, members=args.members, communities=args.communities,
                    code_share=args.code_share, concurrency=args.concurrency, days=args.days, seed=args.seed,
                    tier=args.tier, workers=args.workers, memory_bound_mb=args.memory_bound_mb,
-                   timeout_s=args.timeout_s)
+                   timeout_s=args.timeout_s, tracemalloc_frames=args.tracemalloc)
     with tempfile.TemporaryDirectory(prefix="onsite-soak-") as tmp:
         result = asyncio.run(run_soak(opts, Path(tmp)))
     print(report(result))

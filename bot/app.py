@@ -35,18 +35,19 @@ class PoolGrader:
 
     async def grade(self, question: Question, code: str, *, key: str) -> Verdict:
         spec = CodeSpec.from_dict(question.to_dict())
-        if spec.generator is not None:  # built once per question content, then read from the judge's cache
-            try:
-                spec = await asyncio.to_thread(generated.prepare, spec, self.pool.tier)
-            except generated.GenerationError as exc:
-                log.error("generated tests of %s cannot be built: %s", question.id, exc)
-                return Verdict("internal_error", 0, len(spec.tests), 0.0,
-                               "The judge cannot build this question's large tests (logged for the operator); "
-                               "your code was not graded.")
+        # Generated tests (built once per question content, then read from the judge's cache) are
+        # decoded, run and compared in a short-lived process: in ours, the tens of MB that takes left
+        # their high-water mark in the allocator after every grading (generated.grade_in_child).
+        run = sandbox.run if spec.generator is None else generated.grade_in_child
         try:
-            result = await self.pool.grade(code, spec, key=key)
+            result = await self.pool.grade(code, spec, key=key, run=run)
         except PoolBusy as exc:
             raise Busy(f"{exc}.", exc.retry_after_s) from None
+        except generated.GenerationError as exc:
+            log.error("generated tests of %s cannot be built: %s", question.id, exc)
+            return Verdict("internal_error", 0, len(spec.tests), 0.0,
+                           "The judge cannot build this question's large tests (logged for the operator); "
+                           "your code was not graded.")
         return Verdict.from_dict(result.to_dict())
 
     async def close(self) -> None:

@@ -38,6 +38,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import marshal
 import os
 import pickle
@@ -46,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,7 +55,7 @@ from typing import Any
 
 from . import compare as cmp
 from . import sandbox
-from .result import ACCEPTED, WRONG_ANSWER
+from .result import ACCEPTED, INTERNAL_ERROR, SKIPPED, WRONG_ANSWER, GradeResult, TestResult
 from .spec import MAX_TIME_LIMIT_S, CodeSpec, TestCase
 
 FORMAT = 2
@@ -61,6 +63,7 @@ FACTOR = 4.0  # the generated tests may take this many times the reference's tim
 STARTUP_S = 1.0  # ...plus this much for the interpreter, the imports and the file's own tests
 MEASURE_RUNS = 3
 NAME_PREFIX = "generated: "
+_log = logging.getLogger("onsite.grader")
 
 
 class GenerationError(ValueError):
@@ -207,6 +210,57 @@ def _build_in_child(spec: CodeSpec, tier: str | None, path: Path, key: str) -> N
                               if done.stderr.strip() else f"{spec.id}: the builder exited with {done.returncode}")
 
 
+_GRADE_CHILD = ("import pickle, sys\n"
+                "from graders import generated as g, sandbox\n"
+                "code, spec, tier, probes = pickle.load(sys.stdin.buffer)\n"
+                "sandbox._tier_cache.update(probes)  # what this machine allows, as the parent probed it\n"
+                "try:\n"
+                "    out = ('ok', sandbox.run(code, g.prepare(spec, tier), tier=tier))\n"
+                "except g.GenerationError as e:\n"
+                "    out = ('generation', str(e))\n"
+                "sys.stdout.buffer.write(pickle.dumps(out))\n")
+GRADE_CHILD_TIMEOUT_S = 30 * (MEASURE_RUNS + 2) + 4 * MAX_TIME_LIMIT_S  # a build, then a run at the limit
+
+
+def grade_in_child(code: str, spec: CodeSpec, tier: str | None = None) -> GradeResult:
+    """`sandbox.run(code, prepare(spec))` in a short-lived process of our own (blocks, as `sandbox.run`).
+
+    The generated tests' inputs and expected values (tens of MB of small objects once decoded) and
+    the submission's answers on them are made, compared and dropped there, never in a long-running
+    bot: freed, they still left their high-water mark behind after each grading (glibc keeps what a
+    thread freed in that thread's arena, pymalloc keeps arenas a few survivors pin), and the soak's
+    RSS grew by tens of MB over a few dozen graded runs with no object kept (see bench/soak.py).
+    Raises GenerationError when the generated tests cannot be built; a grading process that fails
+    otherwise is an internal_error verdict."""
+    t0 = time.monotonic()
+    chosen = tier or sandbox.detect_tier()
+
+    def failed(message: str) -> GradeResult:
+        skipped = tuple(TestResult(t.name, SKIPPED, 0.0, t.visible) for t in spec.tests)
+        return GradeResult(INTERNAL_ERROR, 0, len(spec.tests), skipped, int((time.monotonic() - t0) * 1000),
+                           f"The judge failed: {message}", chosen)
+
+    try:
+        done = subprocess.run([sys.executable, "-c", _GRADE_CHILD], input=pickle.dumps((code, spec, chosen, dict(sandbox._tier_cache))),
+                              capture_output=True, timeout=GRADE_CHILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        _log.error("%s: grading with the generated tests took over %.0f s", spec.id, GRADE_CHILD_TIMEOUT_S)
+        return failed("grading with the generated tests took too long")
+    errors = done.stderr.decode("utf-8", "replace").strip()
+    if errors:  # the child's own log lines (a quarantined slot, a judge bug) belong in ours
+        _log.warning("%s: the grading process said: %s", spec.id, errors[-2000:])
+    outcome: Any = None
+    if done.returncode == 0:
+        with contextlib.suppress(pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError):
+            outcome = pickle.loads(done.stdout)
+    if isinstance(outcome, tuple) and len(outcome) == 2 and outcome[0] == "generation":
+        raise GenerationError(str(outcome[1]))
+    if not (isinstance(outcome, tuple) and len(outcome) == 2 and isinstance(outcome[1], GradeResult)):
+        _log.error("%s: the grading process exited with %s and no verdict", spec.id, done.returncode)
+        return failed(f"the grading process exited with {done.returncode}")
+    return outcome[1]
+
+
 def framed(args: Any, kwargs: Any) -> bytes:
     """A test's input as the sandbox's input pipe carries it (sandbox._frame's format)."""
     blob = marshal.dumps((tuple(args), dict(kwargs)))
@@ -268,4 +322,5 @@ def _write(path: Path, key: str, gen: Generated) -> None:
                 old.unlink()
 
 
-__all__ = ["FACTOR", "STARTUP_S", "Generated", "GenerationError", "build", "cache_dir", "load_or_build", "prepare"]
+__all__ = ["FACTOR", "STARTUP_S", "Generated", "GenerationError", "build", "cache_dir", "grade_in_child",
+           "load_or_build", "prepare"]

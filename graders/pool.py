@@ -13,6 +13,7 @@ import asyncio
 import math
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from . import sandbox
@@ -59,8 +60,10 @@ class GraderPool:
     def _estimate(self, position: int) -> float:
         return self._avg_s * (position // self.max_workers + 1)
 
-    async def grade(self, code: str, spec: CodeSpec, *, key: str | None = None) -> GradeResult:
-        """Grade in a worker thread; raises Busy when this key is already grading or the queue is full."""
+    async def grade(self, code: str, spec: CodeSpec, *, key: str | None = None,
+                    run: Callable[[str, CodeSpec, str], GradeResult] = sandbox.run) -> GradeResult:
+        """Grade with `run` (`sandbox.run`, or `generated.grade_in_child`) in a worker thread; raises Busy
+        when this key is already grading or the queue is full."""
         if self._closed:
             raise RuntimeError("GraderPool is closed")
         if key is not None and key in self._keys:
@@ -83,7 +86,7 @@ class GraderPool:
                 self._keys.pop(key, None)
 
         try:
-            cf = self._executor.submit(sandbox.run, code, spec, tier)
+            cf = self._executor.submit(run, code, spec, tier)
         except BaseException:
             finished()
             raise
