@@ -77,6 +77,32 @@ def test_grading_generated_tests_leaves_the_bots_memory_where_it_was(tmp_path: P
     assert out["after"] - out["before"] < 8, out
 
 
+WORKER_CHILD = CHILD.split("async def main():")[0] + r'''
+from graders import worker
+
+big, small = question({"seed": 1, "code": GENERATOR}), question(None)
+job = lambda n, q: worker.Job(n, q.id, json.dumps(q.to_dict()), REFERENCE, 0)
+warm = worker.grade_job(job(0, small), "rlimit")
+gc.collect()
+before = rss_mb()
+results = [warm] + [worker.grade_job(job(n, big), "rlimit") for n in range(1, 5)]
+gc.collect()
+after = rss_mb()
+print(json.dumps({"before": before, "after": after, "verdicts": [(r.verdict, r.passed, r.total) for r in results]}))
+'''
+
+
+def test_a_grading_worker_grades_generated_tests_outside_its_own_memory(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python -m graders worker` lives as long as the bot: the same high-water mark, the same cure."""
+    monkeypatch.setenv("ONSITE_GENERATED_CACHE", str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, "-c", WORKER_CHILD], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["verdicts"] == [["accepted", 1, 1]] + [["accepted", 3, 3]] * 4, out
+    assert out["after"] - out["before"] < 8, out
+
+
 async def test_a_generator_that_fails_in_the_grading_process_is_an_internal_error_for_the_member(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """The GenerationError raised in the short-lived process reaches the bot's grader as before."""
