@@ -263,6 +263,13 @@ def _isolate(iso: dict) -> None:
             raise OSError(ctypes.get_errno(), "mount %s failed" % target)
 
     mount("/", None, 0x4000 | 0x40000, None)  # MS_REC | MS_PRIVATE: nothing propagates back to the host
+    # The parent's O_PATH descriptors (interpreter, site-packages) belong to ITS mount namespace, where
+    # nothing is hidden: `/proc/self/fd/N/../..` would climb to the judge's root and read the bank.
+    # Reopen each, under the same number, in this namespace before hiding: `..` then meets the mounts.
+    for fd, path in iso.get("reopen", ()):
+        new = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        os.dup2(new, fd)
+        os.close(new)
     for path in iso["hide"]:
         mount(path, b"tmpfs", 1 | 2 | 4 | 8, b"size=4k,nr_inodes=2,mode=000")  # RDONLY NOSUID NODEV NOEXEC
     for path, size in iso["tmpfs"]:

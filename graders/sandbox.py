@@ -395,13 +395,14 @@ def _hidden_paths() -> list[str]:
     wanted.add(home)
     if _is_root():
         wanted.add("/root")
-    private = {os.path.realpath(d) for d in WORLD_WRITABLE}  # these get a private tmpfs anyway
+    # these get a private tmpfs anyway; what lies inside them is still hidden on its own, because the
+    # harness reaches the interpreter through descriptors below it, and `..` from those climbs to the
+    # covered folder itself, not to the tmpfs over its parent
+    private = {os.path.realpath(d) for d in WORLD_WRITABLE}
     keep = set(_NEVER_HIDDEN) | private
     out: list[str] = []
     for w in sorted(wanted):
         if not os.path.isdir(w) or w in keep or any(k.startswith(w.rstrip("/") + "/") for k in keep):
-            continue
-        if any(w.startswith(d + "/") for d in private):
             continue
         if any(w.startswith(o.rstrip("/") + "/") for o in out):
             continue  # inside a folder already hidden
@@ -872,10 +873,16 @@ def _internal(spec: CodeSpec, tier: str, t0: float, message: str) -> GradeResult
                        f"The judge failed: {message}", tier)
 
 
-def _via_fd(path: str, keep_fds: list[int]) -> str:
-    """A path that works for any uid and under any mount: /proc/self/fd/N of an O_PATH descriptor."""
+def _via_fd(path: str, keep_fds: list[int], reopen: list[tuple[int, str]] | None = None) -> str:
+    """A path that works for any uid and under any mount: /proc/self/fd/N of an O_PATH descriptor.
+
+    ``reopen`` collects (fd, path) for the rlimit tier's harness, which must replace each such
+    descriptor by one opened in its own mount namespace before it hides anything: a descriptor of
+    the judge's namespace leads, through ``..``, back to the judge's whole file system."""
     fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     keep_fds.append(fd)
+    if reopen is not None:
+        reopen.append((fd, path))
     return f"/proc/self/fd/{fd}"
 
 
@@ -911,10 +918,11 @@ def _run_in_slot(code: str, spec: CodeSpec, tier: str, uid: int | None, t0: floa
         # The interpreter and its packages are reached through descriptors, so hiding their folders is safe.
         prefix = []
         cwd, home = "/", "/tmp"
-        isolate = {"hide": _hidden_paths(), "tmpfs": _private_tmpfs(), "chdir": "/tmp"}
+        reopen: list[tuple[int, str]] = []
+        isolate = {"hide": _hidden_paths(), "tmpfs": _private_tmpfs(), "chdir": "/tmp", "reopen": reopen}
         if lay["real_exe"].startswith(lay["base"] + "/"):
-            exe = _via_fd(lay["base"], path_fds) + "/" + os.path.relpath(lay["real_exe"], lay["base"])
-        sys_path = [_via_fd(p, path_fds) for p in sys_path]
+            exe = _via_fd(lay["base"], path_fds, reopen) + "/" + os.path.relpath(lay["real_exe"], lay["base"])
+        sys_path = [_via_fd(p, path_fds, reopen) for p in sys_path]
     else:
         prefix = []
         drop_to = None

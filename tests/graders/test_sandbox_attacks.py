@@ -539,10 +539,12 @@ def _json(r: GradeResult) -> str:
 
 
 def test_no_later_test_input_is_in_memory_while_a_test_runs(grade: Grade, tier: str) -> None:
-    """The harness holds only the current test's input: a frame and gc walk finds no later one."""
+    """The harness holds only the current test's input: a frame and gc walk finds no later one, and
+    no later input is waiting in any inherited descriptor (the parent sends the next only after this
+    result: inputs sent ahead would sit in the input pipe, readable by the submission)."""
     marks = [f"M{n}x{secrets.token_hex(6)}" for n in range(5)]
     code = (
-        "import gc, re, sys\n"
+        "import gc, os, re, select, sys\n"
         "PATTERN = re.compile(r'M[0-9]x[0-9a-f]{12}')\n"
         "def look(x, cur, seen, depth=0):\n"
         "    if isinstance(x, (bytes, bytearray)):\n"
@@ -562,6 +564,11 @@ def test_no_later_test_input_is_in_memory_while_a_test_runs(grade: Grade, tier: 
         "        look(dict(fr.f_locals), mark, seen)\n"
         "        look(dict(fr.f_globals), mark, seen)\n"
         "        fr = fr.f_back\n"
+        "    for fd in range(3, 64):\n"
+        "        try:\n"
+        "            if select.select([fd], [], [], 0)[0]: look(os.read(fd, 1 << 20), mark, seen)\n"
+        "        except (OSError, ValueError):\n"
+        "            pass\n"
         "    earlier = {m for m in seen if int(m[1]) < int(mark[1])}\n"
         "    return sorted(seen - earlier)\n"  # earlier inputs the submission saw are fair game
     )
@@ -617,9 +624,11 @@ def test_hidden_inputs_never_reach_the_member(grade: Grade, tier: str) -> None:
     assert r.tests[4].time_ms != float(int(hidden[3][4:10], 16))
 
 
-def test_the_bank_and_the_bots_files_are_unreadable(grade: Grade, tier: str) -> None:
-    """A submission that knows where the checkout, the bot's home and its database folder are, and
-    follows the editable install's finder, finds none of them (nor a question's expected value)."""
+def test_the_bank_and_the_bots_files_are_unreadable(grade: Grade, tier: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A submission that knows where the checkout, the bot's home and its database folder are, follows
+    the editable install's finder, and climbs with `..` from every descriptor and sys.path entry it
+    has (the rlimit tier reaches the interpreter through inherited descriptors), finds none of them
+    (nor a question's expected value)."""
     if tier == "rlimit" and not ISOLATED:
         pytest.skip("the rlimit tier without root cannot hide files from its own uid; production refuses it")
     checkout = Path(sandbox.__file__).resolve().parents[1]
@@ -630,6 +639,11 @@ def test_the_bank_and_the_bots_files_are_unreadable(grade: Grade, tier: str) -> 
     os.chmod(private, 0o755)
     planted.append(private / "onsite.db")
     sandbox.keep_private(private)
+    home = Path("/srv") / f"onsite-home-{secrets.token_hex(4)}"  # a home others may read (0755, as often)
+    home.mkdir()
+    os.chmod(home, 0o755)
+    planted.append(home / ".onsite.yaml")
+    monkeypatch.setenv("HOME", str(home))
     question = next((checkout / "questions" / "coding").glob("*.yaml"))
     needle = question.read_text().splitlines()[0]  # "id: ..." of a real question file
     try:
@@ -648,6 +662,12 @@ def test_the_bank_and_the_bots_files_are_unreadable(grade: Grade, tier: str) -> 
             "            except OSError: continue\n"
             "            roots.update(re.findall(r'[\\'\"](/[^\\'\"]+)[\\'\"]', text))\n"
             "            roots.update(line.strip() for line in text.splitlines() if line.startswith('/'))\n"
+            "    fds = ['/proc/self/fd/' + n for n in os.listdir('/proc/self/fd')]\n"
+            "    for d in [p for p in sys.path if p.startswith('/proc/')] + fds:\n"
+            "        for k in range(1, 10):\n"
+            "            up = d + '/..' * k\n"
+            "            roots.add(up)\n"
+            "            roots.update(up + r for r in KNOWN)\n"
             "    found = []\n"
             "    for root in sorted(roots):\n"
             "        paths = [root] + glob.glob(root + '/.*') + glob.glob(root + '/*')\n"
@@ -664,6 +684,7 @@ def test_the_bank_and_the_bots_files_are_unreadable(grade: Grade, tier: str) -> 
         for p in planted:
             p.unlink(missing_ok=True)
         private.rmdir()
+        home.rmdir()
         sandbox._private_paths.discard(str(private))
 
 
@@ -740,13 +761,14 @@ def test_a_slot_that_cannot_be_cleared_is_quarantined_then_repaired(monkeypatch:
     assert bad not in handed and len(handed) > sandbox.SLOT_COUNT // 2
     assert calls.count(bad) == 1  # tried once, then skipped without a wait
     assert time.monotonic() - t0 < 10
-    monkeypatch.setattr(sandbox, "_uid_clear", real_clear)
+    checked: list[int] = []  # repaired means cleared and checked again, not just let out of quarantine
+    monkeypatch.setattr(sandbox, "_uid_clear", lambda uid, wait_s=0.5: checked.append(uid) is None and real_clear(uid, wait_s))
     sandbox._quarantine[7] = 0.0  # the quarantine ran out
     for _ in range(20 * sandbox.SLOT_COUNT):
         with sandbox._slot() as uid:
             if uid == bad:
                 break
-    assert uid == bad and 7 not in sandbox._quarantine
+    assert uid == bad and 7 not in sandbox._quarantine and bad in checked
 
 
 DEEP_TREES = (
@@ -839,6 +861,20 @@ def test_forged_result_lines_are_refused_within_bounded_memory(grade: Grade, tie
     assert peak < 80 * 1024 * 1024, f"{what}: the judge held {peak / 2**20:.0f} MB"
 
 
+def test_a_result_past_the_size_bound_stops_the_run(grade: Grade, tier: str) -> None:
+    """One 40 MB string is one value (the count bound does not see it): the size bound stops the run
+    before the judge holds it."""
+    line = "b'{\"i\":0,\"ms\":1,\"ok\":true,\"v\":\"' + b'x' * (40 << 20) + b'\"}\\n'"
+    tracemalloc.start()
+    try:
+        r = grade(FORGE.format(line=line), time_limit_s=10)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert r.verdict == "output_limit" and r.limit == f"results {sandbox.RESULT_MAX >> 20} MB", r.message
+    assert peak < 80 * 1024 * 1024, f"the judge held {peak / 2**20:.0f} MB"
+
+
 @pytest.mark.parametrize("returned, expected, mode", [
     ("10 ** 400", 1.5, "float"),
     ("10 ** 400", 1, "exact"),
@@ -898,6 +934,7 @@ def test_memory_outside_the_limit_is_refused(grade: Grade, tier: str) -> None:
     )
     r = grade(code, time_limit_s=10)
     got = r.tests[0].got
+    assert isinstance(got, dict), r.message
     assert got["memfd"] == errno.EPERM and got["sysv"] == errno.EPERM, got
     assert got["shm_files"] <= sandbox.SHM_MAX, got
     assert _sysv_segments(getattr(sandbox.last_run, "uid", None)) == []
@@ -1042,15 +1079,22 @@ def test_sockets_namespaces_and_kernel_interfaces_are_denied(grade: Grade, tier:
         "        except OSError as e: out[name] = errno.errorcode.get(e.errno, e.errno)\n"
         "    a, b = socket.socketpair(); a.close(); b.close(); out['socketpair'] = 'ok'\n"
         "    libc = ctypes.CDLL(None, use_errno=True)\n"
-        "    for name, nr in NRS.items():\n"
-        "        r = libc.syscall(nr, 0, 0, 0, 0, 0)\n"
+        "    for name, (nr, args) in NRS.items():\n"
+        "        r = libc.syscall(nr, *args)\n"
         "        out[name] = errno.errorcode.get(ctypes.get_errno(), 0) if r < 0 else 'ok'\n"
         "    return out\n"
     )
     x86 = os.uname().machine == "x86_64"
-    nrs = {"ptrace": 101 if x86 else 117, "bpf": 321 if x86 else 280, "userfaultfd": 323 if x86 else 282,
-           "perf_event_open": 298 if x86 else 241, "unshare": 272 if x86 else 97, "keyctl": 250 if x86 else 219,
-           "io_uring_setup": 425}
+    # arguments chosen so that, without the filter, each call succeeds or fails with another errno than
+    # EPERM (userfaultfd: UFFD_USER_MODE_ONLY, allowed to anyone; mount: EFAULT before the capability check)
+    table = {"ptrace": (101, 117, (0, 0, 0, 0)), "bpf": (321, 280, (0, 0, 0)),
+             "userfaultfd": (323, 282, (1,)), "perf_event_open": (298, 241, (0, 0, 0, 0, 0)),
+             "unshare": (272, 97, (0,)), "keyctl": (250, 219, (0, 0, 0, 0, 0)), "io_uring_setup": (425, 425, (0, 0)),
+             "mount": (165, 40, (0, 0, 0, 0, 0)), "umount2": (166, 39, (0, 0)), "chroot": (161, 51, (0,)),
+             "setns": (308, 268, (-1, 0)), "open_tree": (428, 428, (-1, 0, 0)),
+             "process_vm_readv": (310, 270, (0, 0, 0, 0, 0, 0)), "msgget": (68, 186, (0, 0o1600)),
+             "semget": (64, 190, (0, 1, 0o1600)), "open_by_handle_at": (304, 265, (-1, 0, 0))}
+    nrs = {name: (x if x86 else a, args) for name, (x, a, args) in table.items()}
     r = grade(f"NRS = {nrs!r}\n" + code)
     got = r.tests[0].got
     assert got["socketpair"] == "ok"
@@ -1085,8 +1129,9 @@ def test_without_the_filter_the_judge_says_so_and_still_grades(
     from graders.__main__ import main
 
     bank = Path(__file__).parent.parent / "fixtures" / "bank"
-    main(["selftest", str(bank), "--tier", tier])
+    status = main(["selftest", str(bank), "--tier", tier])
     out = capsys.readouterr().out
+    assert status == 0 and " 0 failures " in out, out  # every reference still accepted, every wrong one refused
     assert "NO   seccomp filter" in out and "; without it a run may start up to" in out, out
     from bot.app import report_judge_tier
 
