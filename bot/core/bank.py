@@ -134,6 +134,25 @@ for _tag in ("bool", "int", "float", "timestamp"):
     _full_tag = f"tag:yaml.org,2002:{_tag}"
     _StrictLoader.add_constructor(_full_tag, _scalar_or_yaml_error(_SafeBase.yaml_constructors[_full_tag]))
 
+# YAML 1.1, which PyYAML follows, reads a float only with a dot and a signed exponent: `1.0e6` and
+# `1e6`, floats to any other reader (and YAML 1.2), are plain text to it. In a test's arguments that
+# silently changes what the reference and members are graded on; refuse it where it is written.
+_TEXT_THAT_LOOKS_LIKE_A_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][0-9]+")
+
+
+def _plain_text(loader: Any, node: yaml.ScalarNode) -> Any:
+    value = loader.construct_scalar(node)
+    # a plain scalar's style is None in PyYAML's parser, '' in libyaml's
+    if not node.style and _TEXT_THAT_LOOKS_LIKE_A_FLOAT.fullmatch(value):
+        mantissa, exponent = re.split("[eE]", value)
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{value!r} is read as text, not a number: write {mantissa}{'' if '.' in mantissa else '.0'}"
+            f"e+{exponent} for the number, or quote it for text", node.start_mark)
+    return value
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:str", _plain_text)
+
 
 def _check_shape(text: str) -> str | None:
     """Why the document must not be composed (too deep, alias bomb, recursive alias), else None.

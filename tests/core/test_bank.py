@@ -116,6 +116,20 @@ def test_invalid_yaml_duplicate_keys_and_non_plain_data(tmp_path: Path) -> None:
     assert "plain data" in {Path(e.file).name: e.reason for e in Bank.load(root).errors}["pair-sum-count.yaml"]
 
 
+def test_an_exponent_yaml_reads_as_text_is_refused_where_it_is_written(tmp_path: Path) -> None:
+    """`1.0e6` is text to PyYAML (YAML 1.1 wants `1.0e+6`): in a test it would silently grade the
+    reference and members on a string; the loader names the value and both ways to write it."""
+    root = copy_bank(tmp_path)
+    path = root / "ml-coding" / "mean-center.yaml"
+    path.write_text(path.read_text().replace("1.0e+6, 1.0]", "1.0e6, 1.0]", 1))
+    assert only_error(Bank.load(root))[2].endswith(
+        "'1.0e6' is read as text, not a number: write 1.0e+6 for the number, or quote it for text")
+    path.write_text(path.read_text().replace("1.0e6, 1.0]", "2e6, 1.0]", 1))
+    assert "'2e6' is read as text, not a number: write 2.0e+6 for the number" in only_error(Bank.load(root))[2]
+    path.write_text(path.read_text().replace("2e6, 1.0]", "'1e6', 1.0]", 1))  # quoted: text on purpose, allowed
+    assert Bank.load(root).errors == []
+
+
 def test_layout_errors(tmp_path: Path) -> None:
     root = copy_bank(tmp_path)
     (root / "loose.yaml").write_text("id: loose\n")
