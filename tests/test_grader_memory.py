@@ -10,9 +10,11 @@ could absorb the growth and pass without the fix."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,12 +67,16 @@ asyncio.run(main())
 '''
 
 
-def test_grading_generated_tests_leaves_the_bots_memory_where_it_was(tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ONSITE_GENERATED_CACHE", str(tmp_path / "cache"))
-    done = subprocess.run([sys.executable, "-c", CHILD], cwd=ROOT, capture_output=True, text=True, timeout=300)
+def _measured(code: str, cache: Path) -> Any:
+    """Run `code` in a fresh interpreter (the generated tests cached under `cache`): its JSON line."""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, ONSITE_GENERATED_CACHE=str(cache)))
     assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_grading_generated_tests_leaves_the_bots_memory_where_it_was(tmp_path: Path) -> None:
+    out = _measured(CHILD, tmp_path / "cache")
     assert out["verdicts"] == [["accepted", 1, 1]] + [["accepted", 3, 3]] * 6, out
     # Each grading decodes 160,000 floats twice (the expected values and the run's answers): graded in
     # the bot's own process (sandbox.run after generated.prepare) it kept +34 to +37 MB here; now +0.1 MB.
@@ -92,13 +98,9 @@ print(json.dumps({"before": before, "after": after, "verdicts": [(r.verdict, r.p
 '''
 
 
-def test_a_grading_worker_grades_generated_tests_outside_its_own_memory(tmp_path: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_grading_worker_grades_generated_tests_outside_its_own_memory(tmp_path: Path) -> None:
     """`python -m graders worker` lives as long as the bot: the same high-water mark, the same cure."""
-    monkeypatch.setenv("ONSITE_GENERATED_CACHE", str(tmp_path / "cache"))
-    done = subprocess.run([sys.executable, "-c", WORKER_CHILD], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out = _measured(WORKER_CHILD, tmp_path / "cache")
     assert out["verdicts"] == [["accepted", 1, 1]] + [["accepted", 3, 3]] * 4, out
     assert out["after"] - out["before"] < 8, out
 

@@ -762,7 +762,12 @@ def test_a_slot_that_cannot_be_cleared_is_quarantined_then_repaired(monkeypatch:
     assert calls.count(bad) == 1  # tried once, then skipped without a wait
     assert time.monotonic() - t0 < 10
     checked: list[int] = []  # repaired means cleared and checked again, not just let out of quarantine
-    monkeypatch.setattr(sandbox, "_uid_clear", lambda uid, wait_s=0.5: checked.append(uid) is None and real_clear(uid, wait_s))
+
+    def clear_and_note(uid: int, wait_s: float = 0.5) -> bool:
+        checked.append(uid)
+        return bool(real_clear(uid, wait_s))
+
+    monkeypatch.setattr(sandbox, "_uid_clear", clear_and_note)
     sandbox._quarantine[7] = 0.0  # the quarantine ran out
     for _ in range(20 * sandbox.SLOT_COUNT):
         with sandbox._slot() as uid:
@@ -838,6 +843,16 @@ FORGE = (
 )
 
 
+def _forged(grade: Grade, line: str) -> tuple[GradeResult, int]:
+    """The verdict on a run that writes `line` on the result channel, and the judge's peak allocation."""
+    tracemalloc.start()
+    try:
+        r = grade(FORGE.format(line=line), time_limit_s=10)
+        return r, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.mark.parametrize("what, line", [
     ("900 levels deep", "b'{\"i\":0,\"ms\":1,\"ok\":true,\"v\":' + b'[' * 900 + b']' * 900 + b'}\\n'"),
     ("5 million empty dicts", "b'{\"i\":0,\"ms\":1,\"ok\":true,\"v\":[' + b'{},' * 5_000_000 + b'{}]}\\n'"),
@@ -851,12 +866,7 @@ FORGE = (
     ("a test number that is true", "b'{\"i\":true,\"ms\":1,\"ok\":true,\"v\":1}\\n'"),
 ])
 def test_forged_result_lines_are_refused_within_bounded_memory(grade: Grade, tier: str, what: str, line: str) -> None:
-    tracemalloc.start()
-    try:
-        r = grade(FORGE.format(line=line), time_limit_s=10)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    r, peak = _forged(grade, line)
     assert r.verdict == "runtime_error" and "result channel" in r.message, (what, r.message)
     assert peak < 80 * 1024 * 1024, f"{what}: the judge held {peak / 2**20:.0f} MB"
 
@@ -864,13 +874,7 @@ def test_forged_result_lines_are_refused_within_bounded_memory(grade: Grade, tie
 def test_a_result_past_the_size_bound_stops_the_run(grade: Grade, tier: str) -> None:
     """One 40 MB string is one value (the count bound does not see it): the size bound stops the run
     before the judge holds it."""
-    line = "b'{\"i\":0,\"ms\":1,\"ok\":true,\"v\":\"' + b'x' * (40 << 20) + b'\"}\\n'"
-    tracemalloc.start()
-    try:
-        r = grade(FORGE.format(line=line), time_limit_s=10)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    r, peak = _forged(grade, "b'{\"i\":0,\"ms\":1,\"ok\":true,\"v\":\"' + b'x' * (40 << 20) + b'\"}\\n'")
     assert r.verdict == "output_limit" and r.limit == f"results {sandbox.RESULT_MAX >> 20} MB", r.message
     assert peak < 80 * 1024 * 1024, f"the judge held {peak / 2**20:.0f} MB"
 
