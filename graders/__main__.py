@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import generated, sandbox
@@ -58,17 +61,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if result.verdict == ACCEPTED else 1
 
 
-def cmd_selftest(args: argparse.Namespace) -> int:
-    """Every code question's reference and second solutions are accepted, every wrong solution is
-    rejected and every slow one gets time_limit; generated tests are built (and cached) first."""
-    bank = Path(args.dir) if args.dir else default_bank_dir()
-    files = sorted(p for p in bank.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-    if args.only:
-        wanted = {i.strip() for item in args.only for i in item.split(",") if i.strip()}
-        files = [p for p in files if p.stem in wanted]
-        if missing := sorted(wanted - {p.stem for p in files}):
-            print(f"error: no question file for {', '.join(missing)} under {bank}", file=sys.stderr)
-            return 2
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1, got {text!r}")
+    return int(text)
+
+
+def _run(code: str, *, spec: CodeSpec, tier: str | None) -> GradeResult:
+    return sandbox.run(code, spec, tier=tier)
+
+
+def _selftest_files(files: list[Path], args: argparse.Namespace, pool: ThreadPoolExecutor) -> tuple[int, int, int]:
+    """(failures, code questions, runs) of selftest over these question files, failures printed."""
     failures = 0
     questions = 0
     runs = 0
@@ -104,9 +108,11 @@ def cmd_selftest(args: argparse.Namespace) -> int:
         solutions += [(f"second[{n}]", code, "accepted") for n, code in enumerate(spec.second, 1)]
         solutions += [(f"wrong[{n}]", code, "rejected") for n, code in enumerate(spec.wrong, 1)]
         solutions += [(f"slow[{n}]", code, TIME_LIMIT) for n, code in enumerate(spec.slow, 1)]
-        for label, code, want in solutions:
+        # the runs of one question at a time, `--jobs` of them at once (each a sandbox of its own, as
+        # the bot's pool runs them); only one question's generated tests are held at a time
+        verdicts = pool.map(functools.partial(_run, spec=spec, tier=args.tier), (code for _, code, _ in solutions))
+        for (label, _, want), r in zip(solutions, verdicts, strict=True):
             runs += 1
-            r = sandbox.run(code, spec, tier=args.tier)
             first = r.message.splitlines()[0] if r.message else ""
             if r.verdict == INTERNAL_ERROR:
                 print(f"FAIL {path}: {label}: {r.message}")
@@ -120,6 +126,22 @@ def cmd_selftest(args: argparse.Namespace) -> int:
             else:
                 continue
             failures += 1
+    return failures, questions, runs
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    """Every code question's reference and second solutions are accepted, every wrong solution is
+    rejected and every slow one gets time_limit; generated tests are built (and cached) first."""
+    bank = Path(args.dir) if args.dir else default_bank_dir()
+    files = sorted(p for p in bank.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    if args.only:
+        wanted = {i.strip() for item in args.only for i in item.split(",") if i.strip()}
+        files = [p for p in files if p.stem in wanted]
+        if missing := sorted(wanted - {p.stem for p in files}):
+            print(f"error: no question file for {', '.join(missing)} under {bank}", file=sys.stderr)
+            return 2
+    with ThreadPoolExecutor(max_workers=args.jobs or os.cpu_count() or 1, thread_name_prefix="selftest") as pool:
+        failures, questions, runs = _selftest_files(files, args, pool)
     tier = args.tier or sandbox.detect_tier()
     for name, ok, why in sandbox.capabilities(tier):
         print(f"{'yes' if ok else 'NO ':<4} {name}: {why}")
@@ -147,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--tier", choices=sandbox.TIERS, default=None)
     s.add_argument("--only", action="append", default=[], metavar="ID[,ID...]",
                    help="check only these questions (repeat or separate with commas)")
+    s.add_argument("--jobs", "-j", type=_positive, default=None, metavar="N",
+                   help="sandboxes run at once (default: one per core)")
     s.set_defaults(func=cmd_selftest)
     w = sub.add_parser("worker", help="grade queued jobs from the bot's database (no chat tokens needed)")
     w.add_argument("--database", default=None, metavar="URL",

@@ -91,6 +91,27 @@ def test_selftest_reports_bad_files_and_accepted_wrong_solutions(tmp_path: Path)
     assert "wrong[1] was accepted" in p.stdout
 
 
+def test_selftest_in_parallel_reports_what_one_at_a_time_does_in_the_same_order(tmp_path: Path) -> None:
+    """`--jobs` runs a question's solutions in sandboxes at once; the verdicts, and the order they are
+    printed in, are those of one run at a time."""
+    (tmp_path / "coding").mkdir()
+    for name, wrong in (("a-weak", "return x"), ("b-fine", "return -x"), ("c-weak", "return x")):  # -x: refused
+        (tmp_path / "coding" / f"{name}.yaml").write_text(
+            f"id: {name}\ntrack: coding\nentry: f\ntests: [{{args: [1], expected: 1}}, {{args: [2], expected: 2}}]\n"
+            'reference: "def f(x):\\n    return x\\n"\nsecond: ["def f(x):\\n    return -x\\n"]\n'
+            f'wrong: ["def f(x):\\n    {wrong}\\n", "def f(x):\\n    return 0\\n"]\n')
+    serial, parallel = cli("selftest", str(tmp_path), "--jobs", "1"), cli("selftest", str(tmp_path), "--jobs", "3")
+    assert serial.returncode == parallel.returncode == 1
+    assert serial.stdout == parallel.stdout, (serial.stdout, parallel.stdout)
+    fails = [line.rsplit("/", 1)[1] for line in serial.stdout.splitlines() if line.startswith("FAIL")]
+    second = "second[1] got wrong_answer: Wrong answer on a hidden test (test 1 of 2)."
+    accepted = "wrong[1] was accepted; add a test that rejects it"
+    assert fails == [f"a-weak.yaml: {second}", f"a-weak.yaml: {accepted}", f"b-fine.yaml: {second}",
+                     f"c-weak.yaml: {second}", f"c-weak.yaml: {accepted}"], serial.stdout
+    assert "3 code questions, 12 runs, 5 failures" in serial.stdout
+    assert "must be a whole number from 1" in cli("selftest", str(tmp_path), "--jobs", "0").stderr
+
+
 def test_selftest_with_no_code_questions_passes(tmp_path: Path) -> None:
     (tmp_path / "theory.yaml").write_text((FIX / "theory.yaml").read_text())
     p = cli("selftest", str(tmp_path))
