@@ -793,18 +793,32 @@ DEEP_TREES = (
 )
 
 
-def _left_by(uid: int | None) -> list[str]:
+def _left_by(uid: int | None, before: frozenset[tuple[str, int]] = frozenset()) -> list[str]:
+    """What `uid` owns in the shared temp dirs, apart from `before` (what was there before the run:
+    an earlier judge, killed mid-run, may have left files under the same slot uid on this machine)."""
     out = []
     for d in sandbox.WORLD_WRITABLE:
         with contextlib.suppress(OSError):
-            out += [e.path for e in os.scandir(d) if uid is not None and e.stat(follow_symlinks=False).st_uid == uid]
+            for e in os.scandir(d):
+                st = e.stat(follow_symlinks=False)
+                if uid is not None and st.st_uid == uid and (e.path, st.st_ino) not in before:
+                    out.append(e.path)
     return out
 
 
+def _shared_entries() -> frozenset[tuple[str, int]]:
+    found: set[tuple[str, int]] = set()
+    for d in sandbox.WORLD_WRITABLE:
+        with contextlib.suppress(OSError):
+            found.update((e.path, e.stat(follow_symlinks=False).st_ino) for e in os.scandir(d))
+    return frozenset(found)
+
+
 def test_a_1500_deep_directory_tree_is_removed(grade: Grade, tier: str) -> None:
+    before = _shared_entries()
     r = grade(DEEP_TREES, time_limit_s=5)
     assert r.verdict == "accepted", r.message
-    assert _left_by(getattr(sandbox.last_run, "uid", None)) == []
+    assert _left_by(getattr(sandbox.last_run, "uid", None), before) == []
 
 
 def test_without_namespaces_deep_trees_are_removed_from_the_host_too(
@@ -813,10 +827,11 @@ def test_without_namespaces_deep_trees_are_removed_from_the_host_too(
     if tier != "rlimit":
         pytest.skip("the fallback of the rlimit tier")
     monkeypatch.setattr(sandbox, "isolation_status", lambda: (False, "forced off by the test"))
+    before = _shared_entries()
     r = grade(DEEP_TREES, time_limit_s=5)
     assert r.verdict == "accepted", r.message
     assert sandbox.last_run.isolated is False and sandbox.last_run.workdir
-    assert _left_by(sandbox.last_run.uid) == []
+    assert _left_by(sandbox.last_run.uid, before) == []
 
 
 def test_a_judge_failure_is_an_internal_error_not_an_exception(tier: str, monkeypatch: pytest.MonkeyPatch) -> None:
