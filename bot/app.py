@@ -35,12 +35,8 @@ class PoolGrader:
 
     async def grade(self, question: Question, code: str, *, key: str) -> Verdict:
         spec = CodeSpec.from_dict(question.to_dict())
-        # Generated tests (built once per question content, then read from the judge's cache) are
-        # decoded, run and compared in a short-lived process: in ours, the tens of MB that takes left
-        # their high-water mark in the allocator after every grading (generated.grade_in_child).
-        run = sandbox.run if spec.generator is None else generated.grade_in_child
-        try:
-            result = await self.pool.grade(code, spec, key=key, run=run)
+        try:  # generated tests are graded in a short-lived process (generated.grade)
+            result = await self.pool.grade(code, spec, key=key, run=generated.grade)
         except PoolBusy as exc:
             raise Busy(f"{exc}.", exc.retry_after_s) from None
         except generated.GenerationError as exc:

@@ -67,10 +67,6 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _run(code: str, *, spec: CodeSpec, tier: str | None) -> GradeResult:
-    return sandbox.run(code, spec, tier=tier)
-
-
 def _selftest_files(files: list[Path], args: argparse.Namespace, pool: ThreadPoolExecutor) -> tuple[int, int, int]:
     """(failures, code questions, runs) of selftest over these question files, failures printed."""
     failures = 0
@@ -110,7 +106,7 @@ def _selftest_files(files: list[Path], args: argparse.Namespace, pool: ThreadPoo
         solutions += [(f"slow[{n}]", code, TIME_LIMIT) for n, code in enumerate(spec.slow, 1)]
         # the runs of one question at a time, `--jobs` of them at once (each a sandbox of its own, as
         # the bot's pool runs them); only one question's generated tests are held at a time
-        verdicts = pool.map(functools.partial(_run, spec=spec, tier=args.tier), (code for _, code, _ in solutions))
+        verdicts = pool.map(functools.partial(sandbox.run, spec=spec, tier=args.tier), (code for _, code, _ in solutions))
         for (label, _, want), r in zip(solutions, verdicts, strict=True):
             runs += 1
             first = r.message.splitlines()[0] if r.message else ""

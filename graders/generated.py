@@ -222,6 +222,15 @@ _GRADE_CHILD = ("import pickle, sys\n"
 GRADE_CHILD_TIMEOUT_S = 30 * (MEASURE_RUNS + 2) + 4 * MAX_TIME_LIMIT_S  # a build, then a run at the limit
 
 
+def grade(code: str, spec: CodeSpec, tier: str | None = None) -> GradeResult:
+    """The verdict, graded where it suits the question (blocks, as `sandbox.run`): in this process
+    without generated tests, in a short-lived one with them (`grade_in_child`), so that a long-running
+    bot or worker never keeps their decoded tens of MB as its allocator's high-water mark."""
+    if spec.generator is None:
+        return sandbox.run(code, spec, tier)
+    return grade_in_child(code, spec, tier)
+
+
 def grade_in_child(code: str, spec: CodeSpec, tier: str | None = None) -> GradeResult:
     """`sandbox.run(code, prepare(spec))` in a short-lived process of our own (blocks, as `sandbox.run`).
 

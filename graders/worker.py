@@ -225,15 +225,11 @@ def grade_job(job: Job, tier: str | None) -> GradeResult:
     try:
         if job.spec is None:
             raise SpecError("the job carries no question")
-        spec = CodeSpec.from_dict(json.loads(job.spec))
-        if spec.generator is not None:
-            # As the bot's own pool does: a worker lives long, and decoding the generated tests in it
-            # would leave their tens of MB as its allocator's high-water mark after every job.
-            return generated.grade_in_child(job.code, spec, tier)
-    except (SpecError, ValueError, generated.GenerationError) as exc:
+        # a worker lives long: generated tests are graded in a short-lived process, as in the bot
+        return generated.grade(job.code, CodeSpec.from_dict(json.loads(job.spec)), tier)
+    except (SpecError, ValueError, generated.GenerationError) as exc:  # sandbox.run itself never raises
         log.error("job %s (%s): the question cannot be read: %s", job.id, job.question_id, exc)
         return _internal(f"the judge could not read this question ({type(exc).__name__})")
-    return sandbox.run(job.code, spec, tier=tier)
 
 
 def _internal(message: str) -> GradeResult:
